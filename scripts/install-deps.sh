@@ -1,0 +1,34 @@
+#!/bin/sh
+# Installs the Debian packages closeloop needs to build and test, and only
+# those that are missing. Idempotent: prints what it installs, or nothing.
+# Usage: scripts/install-deps.sh [build|test|bench]
+set -eu
+
+build_pkgs="gcc make pkg-config meson ninja-build libh2o-evloop-dev libssl-dev libsqlite3-dev
+libjansson-dev libcurl4-openssl-dev libpq-dev"
+test_pkgs="libcmocka-dev python3 python3-pytest curl sqlite3 postgresql clang libclang-rt-14-dev"
+bench_pkgs="wrk nginx gnuplot-nox hyperfine"
+
+want="$build_pkgs"
+case "${1:-build}" in
+build) ;;
+test) want="$want $test_pkgs" ;;
+bench) want="$want $test_pkgs $bench_pkgs" ;;
+*) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "install-deps: installing:$missing" >&2
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,27 @@
+/* The one write path for cases: HTTP handlers and `closeloop seed` both call
+ * it, so the rules exist once. */
+#ifndef CL_CASES_SERVICE_H
+#define CL_CASES_SERVICE_H
+
+#include <stdbool.h>
+
+#include "cases/case.h"
+#include "common/err.h"
+#include "store/store.h"
+
+/* The outcome of a write, for the HTTP status code. */
+enum case_outcome { CASE_CREATED, CASE_UPDATED, CASE_UNCHANGED };
+
+/* In one write transaction: loads the case, resolves the assignee, applies
+ * the rules at the action time (a->happened_at or now), stores the new state
+ * and a history event, and commits durably. *out receives the case as
+ * stored (or as it was, when unchanged).
+ *
+ * Errors: CL_EINVAL with msg for a rule violation (the API answers 422, field
+ * in *field: "happened_at", "assignee"); CL_EBUSY/CL_ESTORE from the store.
+ * field points to a static string or is set to NULL. */
+cl_err case_write(struct store *s, const struct case_action *a, int64_t now,
+                  struct case_record *out, enum case_outcome *outcome, const char **field,
+                  char *msg);
+
+#endif

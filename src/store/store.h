@@ -1,0 +1,133 @@
+/* The storage interface: the only way handlers, commands and domain code reach
+ * the database, and the only place SQL exists. One `struct store` is one
+ * database connection: not thread-safe, so each worker thread opens its own.
+ *
+ * Backends: SQLite ("PATH" or "sqlite:PATH") and, later, PostgreSQL
+ * ("postgres://..." or "postgresql://..."). Both run the same versioned
+ * migrations on open.
+ *
+ * Errors: CL_ENOTFOUND and CL_EEXIST as documented per function; CL_EBUSY
+ * when the database is locked or unreachable (callers answer 503);
+ * CL_ESTORE for anything else. Details go into msg (CL_ERRMSG_MAX bytes,
+ * may be NULL) and never contain secrets. */
+#ifndef CL_STORE_STORE_H
+#define CL_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cases/case.h"
+#include "common/err.h"
+
+#define STORE_SCHEMA_VERSION 1
+#define APP_NAME_MAX   100
+#define CLIENT_ID_LEN  32 /* lower-case hex characters */
+#define SECRET_HASH_LEN 32
+#define TOKEN_KEY_LEN  32
+
+struct store;
+
+/* Opens (creating if needed) and migrates the database at url. On success
+ * *out owns the connection; release it with store_close. */
+cl_err store_open(const char *url, struct store **out, char *msg);
+
+/* Closes the connection and sets *s to NULL. NULL-safe. */
+void store_close(struct store **s);
+
+/* ---- transactions ------------------------------------------------------
+ * Writes to cases happen inside one write transaction that serializes all
+ * writers of the database, so that seq values commit in increasing order.
+ * store_tx_commit returns only once the transaction is durable. */
+cl_err store_tx_begin(struct store *s, char *msg);
+cl_err store_tx_commit(struct store *s, char *msg);
+void store_tx_rollback(struct store *s); /* no-op outside a transaction */
+
+/* ---- cases ------------------------------------------------------------ */
+
+/* Loads the case of survey response `number` (inside a transaction, for
+ * update). CL_ENOTFOUND when there is none. */
+cl_err store_case_get(struct store *s, int64_t number, struct case_record *out, char *msg);
+
+/* Inserts (c->id == 0) or updates the case and appends ev to its history.
+ * Assigns c->id on insert, and always a new c->seq greater than every seq
+ * before it and c->updated_at = max(now, the newest updated_at so far), so
+ * that updated_at never decreases along seq. Must run inside a transaction. */
+cl_err store_case_put(struct store *s, struct case_record *c, const struct case_event *ev,
+                      int64_t now, char *msg);
+
+struct page_query {
+    int64_t cursor;     /* cases with seq > cursor */
+    unsigned limit;     /* 1..1000 */
+    int64_t updated_lo; /* inclusive epoch second, or INT64_MIN for none */
+    int64_t updated_hi; /* exclusive epoch second, or INT64_MAX for none */
+};
+
+/* Called once per case of a page, in seq order. A non-zero return stops the
+ * fetch and is returned by store_page_fetch. */
+typedef cl_err (*store_case_fn)(void *ud, const struct case_record *c);
+
+/* Streams one page of the sync feed to fn. The cost is independent of the
+ * cursor's depth and of the number of cases outside the window: because
+ * updated_at never decreases along seq, the window is a contiguous seq range
+ * found by two index probes. */
+cl_err store_page_fetch(struct store *s, const struct page_query *q, store_case_fn fn, void *ud,
+                        char *msg);
+
+/* The number of cases, and the highest seq (0 when empty). */
+cl_err store_case_stats(struct store *s, int64_t *count, int64_t *max_seq, char *msg);
+
+/* ---- users ------------------------------------------------------------ */
+
+/* Inserts a user; sets u->id. CL_EEXIST (msg names the field) when the
+ * username or email is taken. */
+cl_err store_user_add(struct store *s, struct user_record *u, char *msg);
+
+/* Finds a user whose username or email equals key. CL_ENOTFOUND otherwise. */
+cl_err store_user_find(struct store *s, const char *key, struct user_record *out, char *msg);
+
+typedef cl_err (*store_user_fn)(void *ud, const struct user_record *u);
+cl_err store_user_list(struct store *s, store_user_fn fn, void *ud, char *msg);
+
+/* ---- connected apps --------------------------------------------------- */
+
+#define SCOPE_READ  1u
+#define SCOPE_WRITE 2u
+
+struct app_record {
+    int64_t id;
+    char client_id[CLIENT_ID_LEN + 1];
+    char name[APP_NAME_MAX + 1];
+    unsigned scopes;                       /* SCOPE_* bits */
+    unsigned char secret_hash[SECRET_HASH_LEN];
+    int64_t generation;                    /* bumped by rotate: older tokens die */
+    bool revoked;
+    int64_t created_at;
+};
+
+/* Inserts app (its id is set); CL_EEXIST if the client_id exists. */
+cl_err store_app_insert(struct store *s, struct app_record *app, char *msg);
+
+/* CL_ENOTFOUND when no app has this client_id. */
+cl_err store_app_get(struct store *s, const char *client_id, struct app_record *out, char *msg);
+
+typedef cl_err (*store_app_fn)(void *ud, const struct app_record *a);
+cl_err store_app_list(struct store *s, store_app_fn fn, void *ud, char *msg);
+
+/* Marks the app revoked. CL_ENOTFOUND when unknown. */
+cl_err store_app_revoke(struct store *s, const char *client_id, char *msg);
+
+/* Replaces the secret hash and increments the generation; sets
+ * *generation to the new value. CL_ENOTFOUND when unknown or revoked. */
+cl_err store_app_rotate(struct store *s, const char *client_id,
+                        const unsigned char hash[SECRET_HASH_LEN], int64_t *generation,
+                        char *msg);
+
+/* ---- server-wide secrets ---------------------------------------------- */
+
+/* Returns the token signing key, creating it from the OS CSPRNG the first
+ * time, atomically, so that every process on this database signs and
+ * verifies with the same key. */
+cl_err store_token_key(struct store *s, unsigned char key[TOKEN_KEY_LEN], char *msg);
+
+#endif
