@@ -28,6 +28,8 @@ struct server_config {
     unsigned request_timeout_ms;
     unsigned idle_timeout_ms;
     unsigned shutdown_grace_ms;
+    int access_log; /* non-zero: one line per request on stderr (never the query's secrets:
+                       tokens travel in headers, which are never logged) */
     void (*on_ready)(unsigned bound_port, void *arg); /* after listening, before serving */
     void *on_ready_arg;
 };
