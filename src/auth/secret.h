@@ -11,9 +11,9 @@
 #include "common/err.h"
 #include "store/store.h"
 
-#define SECRET_BYTES 32                   /* 256 bits of entropy */
-#define SECRET_LEN   43                   /* base64url, unpadded, of SECRET_BYTES */
-#define SECRET_MAX_LEN 512                /* longer presented secrets are rejected */
+#define SECRET_BYTES   32  /* 256 bits of entropy */
+#define SECRET_LEN     43  /* base64url, unpadded, of SECRET_BYTES */
+#define SECRET_MAX_LEN 512 /* longer presented secrets are rejected */
 
 /* Fills buf with n bytes from getrandom(2). CL_EIO when the OS fails. */
 cl_err secret_random(void *buf, size_t n);
@@ -34,7 +34,27 @@ bool secret_matches(const char *secret, size_t len, const unsigned char hash[SEC
  * space-separated as in RFC 6749) into SCOPE_* bits; false when invalid. */
 bool scope_parse(const char *s, size_t n, unsigned *out);
 
-/* "read", "write" or "read write" (RFC 6749 separates scopes by spaces). */
+/* "read", "write" or "read write" (RFC 6749 separates scopes by spaces);
+ * "" when scopes has neither bit. */
 const char *scope_name(unsigned scopes);
+
+/* ---- base64 (RFC 4648) ---------------------------------------------------
+ * The URL-safe alphabet without padding encodes secrets and tokens; the
+ * standard alphabet with padding is what HTTP Basic credentials use. */
+
+/* Characters secret_base64_encode writes for n bytes, without the NUL. */
+size_t secret_base64_len(size_t n, bool url);
+
+/* Encodes in[0..n) into out, which must hold secret_base64_len(n, url) + 1
+ * bytes; writes a NUL and returns the length. */
+size_t secret_base64_encode(const unsigned char *in, size_t n, bool url, char *out);
+
+/* Decodes in[0..n) into out (cap bytes) and sets *out_len. Strict: only the
+ * chosen alphabet, no whitespace, and the unused bits of the last character
+ * must be zero, so that every byte string has exactly one encoding. With
+ * url, padding is rejected; without, it is optional but must be correct.
+ * False on any invalid input or when the result would not fit in cap. */
+bool secret_base64_decode(const char *in, size_t n, bool url, unsigned char *out, size_t cap,
+                          size_t *out_len);
 
 #endif

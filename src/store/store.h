@@ -21,10 +21,10 @@
 #include "common/err.h"
 
 #define STORE_SCHEMA_VERSION 1
-#define APP_NAME_MAX   100
-#define CLIENT_ID_LEN  32 /* lower-case hex characters */
-#define SECRET_HASH_LEN 32
-#define TOKEN_KEY_LEN  32
+#define APP_NAME_MAX         100
+#define CLIENT_ID_LEN        32 /* lower-case hex characters */
+#define SECRET_HASH_LEN      32
+#define TOKEN_KEY_LEN        32
 
 struct store;
 
@@ -77,6 +77,23 @@ cl_err store_page_fetch(struct store *s, const struct page_query *q, store_case_
 /* The number of cases, and the highest seq (0 when empty). */
 cl_err store_case_stats(struct store *s, int64_t *count, int64_t *max_seq, char *msg);
 
+/* The highest case number (number_customergauge) stored, or 0 when there are
+ * no cases; one index probe. */
+cl_err store_case_max_number(struct store *s, int64_t *max_number, char *msg);
+
+/* Called once per event of a case's history. ev and ev->note are valid only
+ * during the call. A non-zero return stops the walk and is returned by
+ * store_case_history. */
+typedef cl_err (*store_event_fn)(void *ud, const struct case_event *ev);
+
+/* Streams the history of the case with id case_id (case_record.id, not its
+ * number) to fn: every stored action, status change, note or assignment,
+ * with its action time and server time, in the order they were stored.
+ * Reads one consistent snapshot, inside or outside a transaction. A case
+ * without events, or an unknown id, gives no calls and CL_OK. fn may call
+ * other store functions on s, but not store_case_history. */
+cl_err store_case_history(struct store *s, int64_t case_id, store_event_fn fn, void *ud, char *msg);
+
 /* ---- users ------------------------------------------------------------ */
 
 /* Inserts a user; sets u->id. CL_EEXIST (msg names the field) when the
@@ -98,9 +115,9 @@ struct app_record {
     int64_t id;
     char client_id[CLIENT_ID_LEN + 1];
     char name[APP_NAME_MAX + 1];
-    unsigned scopes;                       /* SCOPE_* bits */
+    unsigned scopes; /* SCOPE_* bits */
     unsigned char secret_hash[SECRET_HASH_LEN];
-    int64_t generation;                    /* bumped by rotate: older tokens die */
+    int64_t generation; /* bumped by rotate: older tokens die */
     bool revoked;
     int64_t created_at;
 };
@@ -120,8 +137,7 @@ cl_err store_app_revoke(struct store *s, const char *client_id, char *msg);
 /* Replaces the secret hash and increments the generation; sets
  * *generation to the new value. CL_ENOTFOUND when unknown or revoked. */
 cl_err store_app_rotate(struct store *s, const char *client_id,
-                        const unsigned char hash[SECRET_HASH_LEN], int64_t *generation,
-                        char *msg);
+                        const unsigned char hash[SECRET_HASH_LEN], int64_t *generation, char *msg);
 
 /* ---- server-wide secrets ---------------------------------------------- */
 

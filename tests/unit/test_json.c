@@ -1,0 +1,214 @@
+/* The JSON writer: exact escaping, UTF-8 validation with U+FFFD replacement,
+ * integers at their limits and times. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/json.h"
+
+#define TEST_LIMIT (1 << 20)
+#define FFFD       "\xef\xbf\xbd"
+
+/* Writes s[0..n) with json_str and compares the whole output. */
+static void expect_str(const char *s, size_t n, const char *want)
+{
+    struct buf b;
+    buf_init(&b, TEST_LIMIT);
+    json_str(&b, s, n);
+    assert_false(buf_failed(&b));
+    if (b.len != strlen(want) || memcmp(b.data, want, b.len) != 0)
+        fail_msg("json_str of %zu bytes gave [%.*s], want [%s]", n, (int)b.len, b.data, want);
+    buf_free(&b);
+}
+
+static void test_control_characters(void **state)
+{
+    (void)state;
+    static const char *const want[0x20] = {
+        "\\u0000", "\\u0001", "\\u0002", "\\u0003", "\\u0004", "\\u0005", "\\u0006", "\\u0007",
+        "\\b",     "\\t",     "\\n",     "\\u000b", "\\f",     "\\r",     "\\u000e", "\\u000f",
+        "\\u0010", "\\u0011", "\\u0012", "\\u0013", "\\u0014", "\\u0015", "\\u0016", "\\u0017",
+        "\\u0018", "\\u0019", "\\u001a", "\\u001b", "\\u001c", "\\u001d", "\\u001e", "\\u001f",
+    };
+    for (unsigned c = 0; c < 0x20; c++) {
+        char in[3] = {'a', (char)c, 'z'};
+        char out[16];
+        snprintf(out, sizeof out, "\"a%sz\"", want[c]);
+        expect_str(in, sizeof in, out);
+    }
+}
+
+static const struct {
+    const char *in;
+    const char *want;
+} str_cases[] = {
+    {"", "\"\""},
+    {"plain text", "\"plain text\""},
+    {"say \"hi\"", "\"say \\\"hi\\\"\""},
+    {"back\\slash", "\"back\\\\slash\""},
+    {"a/b</script>", "\"a/b</script>\""}, /* '/' is not escaped */
+    {"\x7f", "\"\x7f\""},                 /* DEL need not be escaped */
+    {"line1\r\nline2", "\"line1\\r\\nline2\""},
+    /* Valid UTF-8 of every length passes through. */
+    {"caf\xc3\xa9", "\"caf\xc3\xa9\""},             /* U+00E9 */
+    {"\xc2\x80", "\"\xc2\x80\""},                   /* U+0080, smallest 2-byte */
+    {"\xdf\xbf", "\"\xdf\xbf\""},                   /* U+07FF */
+    {"\xe0\xa0\x80", "\"\xe0\xa0\x80\""},           /* U+0800, smallest 3-byte */
+    {"\xe2\x82\xac 5", "\"\xe2\x82\xac 5\""},       /* euro sign */
+    {"\xed\x9f\xbf", "\"\xed\x9f\xbf\""},           /* U+D7FF, below surrogates */
+    {"\xee\x80\x80", "\"\xee\x80\x80\""},           /* U+E000, above surrogates */
+    {"\xef\xbf\xbf", "\"\xef\xbf\xbf\""},           /* U+FFFF */
+    {"\xf0\x90\x80\x80", "\"\xf0\x90\x80\x80\""},   /* U+10000, smallest 4-byte */
+    {"\xf0\x9f\x98\x80!", "\"\xf0\x9f\x98\x80!\""}, /* emoji */
+    {"\xf4\x8f\xbf\xbf", "\"\xf4\x8f\xbf\xbf\""},   /* U+10FFFF */
+    {"\xe4\xb8\xad\"\xe6\x96\x87", "\"\xe4\xb8\xad\\\"\xe6\x96\x87\""}, /* escape between runs */
+    /* Each byte of an invalid sequence becomes U+FFFD. */
+    {"\x80", "\"" FFFD "\""}, /* lone continuation */
+    {"a\xbfz", "\"a" FFFD "z\""},
+    {"\xc0\x80", "\"" FFFD FFFD "\""},                   /* overlong NUL */
+    {"\xc1\xbf", "\"" FFFD FFFD "\""},                   /* overlong */
+    {"\xe0\x80\xaf", "\"" FFFD FFFD FFFD "\""},          /* overlong '/' */
+    {"\xf0\x8f\xbf\xbf", "\"" FFFD FFFD FFFD FFFD "\""}, /* overlong U+FFFF */
+    {"\xed\xa0\x80", "\"" FFFD FFFD FFFD "\""},          /* surrogate U+D800 */
+    {"\xed\xbf\xbf", "\"" FFFD FFFD FFFD "\""},          /* surrogate U+DFFF */
+    {"\xf4\x90\x80\x80", "\"" FFFD FFFD FFFD FFFD "\""}, /* U+110000 */
+    {"\xf5\x80\x80\x80", "\"" FFFD FFFD FFFD FFFD "\""}, /* F5 never appears */
+    {"\xff", "\"" FFFD "\""},
+    {"\xfe", "\"" FFFD "\""},
+    {"ok\xc3", "\"ok" FFFD "\""},                   /* truncated at end */
+    {"ok\xe2\x82", "\"ok" FFFD FFFD "\""},          /* truncated at end */
+    {"ok\xf0\x9f\x98", "\"ok" FFFD FFFD FFFD "\""}, /* truncated at end */
+    {"\xe2\x82x", "\"" FFFD FFFD "x\""},            /* cut short by ASCII */
+    {"\xc3\xa9\xa9", "\"\xc3\xa9" FFFD "\""},       /* one continuation too many */
+};
+
+static void test_strings(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof str_cases / sizeof str_cases[0]; i++)
+        expect_str(str_cases[i].in, strlen(str_cases[i].in), str_cases[i].want);
+}
+
+/* A string is taken by length, so a NUL inside it is data. */
+static void test_embedded_nul_and_length(void **state)
+{
+    (void)state;
+    expect_str("a\0b", 3, "\"a\\u0000b\"");
+    expect_str("\xe2\x82\xac", 2, "\"" FFFD FFFD "\""); /* the length cuts the sequence */
+}
+
+static void test_cstr(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, TEST_LIMIT);
+    json_cstr(&b, "x\ty");
+    buf_putc(&b, ',');
+    json_cstr(&b, NULL);
+    assert_string_equal(b.data, "\"x\\ty\",null");
+    buf_free(&b);
+}
+
+static const struct {
+    int64_t v;
+    const char *want;
+    const char *want_or_null;
+} int_cases[] = {
+    {0, "0", "0"},
+    {7, "7", "7"},
+    {-1, "-1", "null"},
+    {-10, "-10", "null"},
+    {1000, "1000", "1000"},
+    {9007199254740991LL, "9007199254740991", "9007199254740991"},
+    {INT64_MAX, "9223372036854775807", "9223372036854775807"},
+    {INT64_MIN, "-9223372036854775808", "null"},
+};
+
+static void test_ints(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, TEST_LIMIT);
+    for (size_t i = 0; i < sizeof int_cases / sizeof int_cases[0]; i++) {
+        buf_reset(&b);
+        json_int(&b, int_cases[i].v);
+        assert_string_equal(b.data, int_cases[i].want);
+        buf_reset(&b);
+        json_int_or_null(&b, int_cases[i].v);
+        assert_string_equal(b.data, int_cases[i].want_or_null);
+    }
+    buf_free(&b);
+}
+
+static void test_time(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, TEST_LIMIT);
+    json_time(&b, 1658016000 + 9 * 3600 + 5 * 60 + 7);
+    buf_putc(&b, ',');
+    json_time(&b, 0);
+    assert_string_equal(b.data, "\"2022-07-17 09:05:07\",\"1970-01-01 00:00:00\"");
+    buf_free(&b);
+}
+
+/* A string that does not fit fails the buffer instead of being cut. */
+static void test_limit(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 8);
+    json_str(&b, "abcdef", 6); /* 8 bytes with quotes: fits */
+    assert_false(buf_failed(&b));
+    assert_string_equal(b.data, "\"abcdef\"");
+    buf_reset(&b);
+    json_str(&b, "abc\n\n", 5); /* 9 bytes once escaped */
+    assert_int_equal(b.err, CL_ELIMIT);
+    buf_reset(&b);
+    json_str(&b, "abcdefg", 7);
+    assert_int_equal(b.err, CL_ELIMIT);
+    buf_free(&b);
+}
+
+/* A long string with escapes spread through it comes out whole. */
+static void test_long_mixed(void **state)
+{
+    (void)state;
+    struct buf in, want, got;
+    buf_init(&in, TEST_LIMIT);
+    buf_init(&want, TEST_LIMIT);
+    buf_init(&got, TEST_LIMIT);
+    buf_putc(&want, '"');
+    for (int i = 0; i < 2000; i++) {
+        buf_puts(&in, "r\xc3\xa9sum\xc3\xa9\n\"");
+        buf_puts(&want, "r\xc3\xa9sum\xc3\xa9\\n\\\"");
+    }
+    buf_putc(&want, '"');
+    json_str(&got, in.data, in.len);
+    assert_false(buf_failed(&got));
+    assert_int_equal(got.len, want.len);
+    assert_memory_equal(got.data, want.data, want.len);
+    buf_free(&in);
+    buf_free(&want);
+    buf_free(&got);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_control_characters),
+        cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_embedded_nul_and_length),
+        cmocka_unit_test(test_cstr),
+        cmocka_unit_test(test_ints),
+        cmocka_unit_test(test_time),
+        cmocka_unit_test(test_limit),
+        cmocka_unit_test(test_long_mixed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
