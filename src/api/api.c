@@ -1,1 +1,76 @@
-/* Placeholder: this module is being written. */
+/* The API as an http_app: the process-wide state (configuration, token key)
+ * and each worker thread's own database connection and app cache. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/internal.h"
+#include "common/log.h"
+
+cl_err api_app_init(struct api_app *app, const struct api_config *cfg, char *msg)
+{
+    struct store *s = NULL;
+
+    memset(app, 0, sizeof *app);
+    app->cfg = *cfg;
+
+    /* The key lives in the database so that every server process on it signs
+     * and verifies alike; one connection is enough to fetch it. */
+    cl_err err = store_open(cfg->db_url, &s, msg);
+    if (err)
+        return err;
+    err = store_token_key(s, app->token_key, msg);
+    store_close(&s);
+    return err;
+}
+
+void *api_thread_init(void *app, unsigned thread_index)
+{
+    char msg[CL_ERRMSG_MAX] = "";
+    struct api_thread *t = calloc(1, sizeof *t);
+
+    if (!t) {
+        log_error("worker %u: out of memory", thread_index);
+        return NULL;
+    }
+    t->app = app;
+
+    /* A store connection is not thread-safe: each worker opens its own. */
+    cl_err err = store_open(t->app->cfg.db_url, &t->store, msg);
+    if (err) {
+        log_error("worker %u: cannot open the database: %s: %s", thread_index, cl_strerror(err),
+                  msg);
+        free(t);
+        return NULL;
+    }
+    t->apps = app_cache_new(t->store);
+    if (!t->apps) {
+        log_error("worker %u: out of memory", thread_index);
+        store_close(&t->store);
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void api_handle(void *thread_ctx, const struct http_request *req, struct http_response *res)
+{
+    struct api_thread *t = thread_ctx;
+
+    api_route(t, req, res);
+
+    /* A body that outgrew its cap or memory must not go out truncated. */
+    if (buf_failed(res->body))
+        api_store_error(res, res->body->err, "response body");
+}
+
+void api_thread_fini(void *thread_ctx)
+{
+    struct api_thread *t = thread_ctx;
+
+    if (!t)
+        return;
+    /* The cache borrows the connection, so it goes first. */
+    app_cache_free(&t->apps);
+    store_close(&t->store);
+    free(t);
+}

@@ -4,6 +4,8 @@
 #define CL_API_INTERNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "api/api.h"
 #include "auth/app_cache.h"
@@ -25,6 +27,27 @@ struct api_thread {
     char arena[API_ARENA_BYTES]; /* scratch for form decoding */
     struct form form;            /* scratch for the parsed query or body */
 };
+
+/* Parses a non-empty run of ASCII decimal digits (no sign, no spaces, no
+ * decimal point) into *out. False for anything else or a value above
+ * INT64_MAX. Parameters and body fields share this one strict reading. */
+static inline bool api_parse_digits(const char *s, size_t n, int64_t *out)
+{
+    int64_t v = 0;
+
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        int d = s[i] - '0';
+        if (v > (INT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
 
 /* ---- responses (respond.c) ------------------------------------------- */
 
@@ -50,13 +73,23 @@ void api_invalid_add(struct api_invalid *v, const char *field, const char *fmt, 
     __attribute__((format(printf, 3, 4)));
 void api_invalid_respond(struct http_response *res, const struct api_invalid *v);
 
+/* Appends one case as the API shows it everywhere (the sync feed and the
+ * write endpoints): compact JSON, fields in the order of SPEC §1. */
+void api_case_json(struct buf *b, const struct case_record *c);
+
 /* ---- authentication (authn.c) ---------------------------------------- */
 
 /* Checks the Bearer token of req and that it grants scope. Returns true when
  * the request may proceed; otherwise res holds the 401 (with
  * WWW-Authenticate: Bearer) or 403, or a 503 when the app cache cannot reload. */
-bool api_authorize(struct api_thread *t, const struct http_request *req,
-                   struct http_response *res, unsigned scope);
+bool api_authorize(struct api_thread *t, const struct http_request *req, struct http_response *res,
+                   unsigned scope);
+
+/* ---- routing (router.c) ---------------------------------------------- */
+
+/* Dispatches req to its handler after the route's scope check; answers 404
+ * for an unknown path and 405 (with Allow) for a known path's other methods. */
+void api_route(struct api_thread *t, const struct http_request *req, struct http_response *res);
 
 /* ---- handlers: one file each ----------------------------------------- */
 

@@ -1,1 +1,77 @@
-/* Placeholder: this module is being written. */
+/* The route table: which handler serves which path and method, and which
+ * scope its bearer token must grant. Paths match exactly (as sent, no
+ * trailing-slash tolerance), so every URL of the API has one spelling. */
+#include <string.h>
+
+#include "api/internal.h"
+
+#define ALLOW_MAX 64 /* bytes of an Allow header value; the table has few methods */
+
+struct route {
+    const char *path;
+    const char *method;
+    api_handler_fn *handler;
+    unsigned scope; /* SCOPE_* bits the token must grant; 0 = no bearer auth */
+};
+
+static const struct route routes[] = {
+    /* The token endpoint authenticates by client credentials, not by bearer. */
+    {"/oauth2/token", "POST", h_token, 0},
+    {"/v7/rest/sync/close-loop", "GET", h_sync, SCOPE_READ},
+    {"/v7/rest/close-loop/status", "PUT", h_status, SCOPE_WRITE},
+    /* Next: PUT /v7/rest/close-loop/assignee and /comment, with SCOPE_WRITE. */
+};
+
+#define NROUTES (sizeof routes / sizeof routes[0])
+
+static bool str_is(const struct http_str *s, const char *lit)
+{
+    size_t n = strlen(lit);
+    return s->p && s->n == n && memcmp(s->p, lit, n) == 0;
+}
+
+/* Answers 405 listing every method the path supports. */
+static void method_not_allowed(const struct http_request *req, struct http_response *res)
+{
+    char allow[ALLOW_MAX] = "";
+    size_t len = 0;
+
+    for (size_t i = 0; i < NROUTES; i++) {
+        if (!str_is(&req->path, routes[i].path))
+            continue;
+        size_t m = strlen(routes[i].method);
+        if (len + m + 3 > sizeof allow)
+            break;
+        if (len) {
+            memcpy(allow + len, ", ", 2);
+            len += 2;
+        }
+        memcpy(allow + len, routes[i].method, m + 1);
+        len += m;
+    }
+    api_message(res, 405, "Method Not Allowed.");
+    http_response_header(res, "Allow", allow);
+}
+
+void api_route(struct api_thread *t, const struct http_request *req, struct http_response *res)
+{
+    bool path_known = false;
+
+    for (size_t i = 0; i < NROUTES; i++) {
+        const struct route *r = &routes[i];
+        if (!str_is(&req->path, r->path))
+            continue;
+        path_known = true;
+        /* Methods are case-sensitive (RFC 9110 §9.1). */
+        if (!str_is(&req->method, r->method))
+            continue;
+        if (r->scope && !api_authorize(t, req, res, r->scope))
+            return;
+        r->handler(t, req, res);
+        return;
+    }
+    if (path_known)
+        method_not_allowed(req, res);
+    else
+        api_not_found(res);
+}

@@ -1,1 +1,91 @@
-/* Placeholder: this module is being written. */
+/* The one write path for cases (see service.h): load, resolve, apply the
+ * lifecycle rules of timers.c, store. The transaction makes the read and the
+ * write one step, so two concurrent writers to a case cannot both act on the
+ * state before the other's change. */
+#include <string.h>
+
+#include "cases/service.h"
+#include "cases/timers.h"
+
+cl_err case_write_in_tx(struct store *s, const struct case_action *a, int64_t now,
+                        struct case_record *out, enum case_outcome *outcome, const char **field,
+                        char *msg)
+{
+    struct case_record cur, next;
+    struct user_record user;
+    const struct user_record *assignee = NULL;
+    bool exists = true, changed = false;
+
+    *field = NULL;
+    cl_err err = store_case_get(s, a->number, &cur, msg);
+    if (err == CL_ENOTFOUND)
+        exists = false;
+    else if (err)
+        return err;
+
+    if (a->kind == ACTION_ASSIGN && a->assignee) {
+        err = store_user_find(s, a->assignee, &user, msg);
+        if (err == CL_ENOTFOUND) {
+            *field = "assignee";
+            return cl_errf(msg, CL_EINVAL, "The selected assignee %s does not exist.", a->assignee);
+        }
+        if (err)
+            return err;
+        assignee = &user;
+    }
+
+    /* Without happened_at the action happens now. */
+    int64_t t = a->has_happened_at ? a->happened_at : now;
+    memset(&next, 0, sizeof next);
+    err = case_apply(exists ? &cur : NULL, a, t, now, assignee, &next, &changed, msg);
+    if (err) {
+        if (err == CL_EINVAL)
+            *field = "happened_at";
+        return err;
+    }
+
+    if (!changed) {
+        *out = cur;
+        *outcome = CASE_UNCHANGED;
+        return CL_OK;
+    }
+
+    /* The event records the state after the action, like the case itself. */
+    struct case_event ev = {
+        .kind = a->kind,
+        .status = next.status,
+        .note = a->note,
+        .note_len = a->note ? a->note_len : 0,
+        .assignee_id = next.has_assignee ? next.assignee.id : 0,
+        .happened_at = t,
+        .recorded_at = now,
+    };
+    err = store_case_put(s, &next, &ev, now, msg);
+    if (err)
+        return err;
+    *out = next;
+    *outcome = exists ? CASE_UPDATED : CASE_CREATED;
+    return CL_OK;
+}
+
+cl_err case_write(struct store *s, const struct case_action *a, int64_t now,
+                  struct case_record *out, enum case_outcome *outcome, const char **field,
+                  char *msg)
+{
+    *field = NULL;
+    cl_err err = store_tx_begin(s, msg);
+    if (err)
+        return err;
+
+    err = case_write_in_tx(s, a, now, out, outcome, field, msg);
+    /* An unchanged case wrote nothing: there is nothing to commit. */
+    if (err || *outcome == CASE_UNCHANGED) {
+        store_tx_rollback(s);
+        return err;
+    }
+
+    err = store_tx_commit(s, msg);
+    if (err)
+        store_tx_rollback(s);
+    return err;
+}

@@ -24,4 +24,15 @@ cl_err case_write(struct store *s, const struct case_action *a, int64_t now,
                   struct case_record *out, enum case_outcome *outcome, const char **field,
                   char *msg);
 
+/* case_write without the transaction: the caller has begun one with
+ * store_tx_begin and commits (or rolls back) itself, so that a bulk writer
+ * such as `closeloop seed` can batch many actions per transaction through
+ * the same rules. Same arguments, results and errors as case_write.
+ *
+ * On CL_EINVAL and on CASE_UNCHANGED nothing has been written, and the
+ * transaction may go on; after any other error the caller must roll back. */
+cl_err case_write_in_tx(struct store *s, const struct case_action *a, int64_t now,
+                        struct case_record *out, enum case_outcome *outcome, const char **field,
+                        char *msg);
+
 #endif
