@@ -11,9 +11,9 @@
 #include "transport/http.h"
 
 struct api_config {
-    const char *db_url;  /* borrowed; every worker opens its own connection */
-    enum region region;  /* tokens are issued for and accepted from this region only */
-    int64_t token_ttl;   /* seconds; TOKEN_DEFAULT_TTL in production */
+    const char *db_url; /* borrowed; every worker opens its own connection */
+    enum region region; /* tokens are issued for and accepted from this region only */
+    int64_t token_ttl;  /* seconds; TOKEN_DEFAULT_TTL in production */
 };
 
 /* Process-wide, read-only once serving starts. */

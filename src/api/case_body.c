@@ -387,3 +387,14 @@ void case_body_write(struct api_thread *t, const struct case_action *a, struct h
     res->status = outcome == CASE_CREATED ? 201 : 200;
     res->content_type = "application/json";
 }
+
+void case_body_handle(struct api_thread *t, const struct http_request *req,
+                      enum case_action_kind kind, struct http_response *res)
+{
+    struct case_body body;
+
+    if (!case_body_parse(t, req, kind, &body, res))
+        return;
+    case_body_write(t, &body.action, res);
+    case_body_release(&body);
+}

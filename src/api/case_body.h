@@ -39,4 +39,9 @@ void case_body_release(struct case_body *b);
  * {"data":<case>}, 422 for a rule violation, or 500/503 for a store error. */
 void case_body_write(struct api_thread *t, const struct case_action *a, struct http_response *res);
 
+/* The whole of a write endpoint: parse the body as an action of `kind`,
+ * apply it and answer, as h_status, h_assignee and h_comment do. */
+void case_body_handle(struct api_thread *t, const struct http_request *req,
+                      enum case_action_kind kind, struct http_response *res);
+
 #endif

@@ -5,10 +5,5 @@
 
 void h_status(struct api_thread *t, const struct http_request *req, struct http_response *res)
 {
-    struct case_body body;
-
-    if (!case_body_parse(t, req, ACTION_STATUS, &body, res))
-        return;
-    case_body_write(t, &body.action, res);
-    case_body_release(&body);
+    case_body_handle(t, req, ACTION_STATUS, res);
 }

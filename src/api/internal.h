@@ -96,8 +96,10 @@ void api_route(struct api_thread *t, const struct http_request *req, struct http
 typedef void api_handler_fn(struct api_thread *t, const struct http_request *req,
                             struct http_response *res);
 
-api_handler_fn h_token;  /* POST /oauth2/token             (h_token.c) */
-api_handler_fn h_sync;   /* GET  /v7/rest/sync/close-loop  (h_sync.c) */
-api_handler_fn h_status; /* PUT  /v7/rest/close-loop/status (h_status.c) */
+api_handler_fn h_token;    /* POST /oauth2/token             (h_token.c) */
+api_handler_fn h_sync;     /* GET  /v7/rest/sync/close-loop  (h_sync.c) */
+api_handler_fn h_status;   /* PUT  /v7/rest/close-loop/status (h_status.c) */
+api_handler_fn h_assignee; /* PUT  /v7/rest/close-loop/assignee (h_assignee.c) */
+api_handler_fn h_comment;  /* PUT  /v7/rest/close-loop/comment (h_comment.c) */
 
 #endif

@@ -19,7 +19,8 @@ static const struct route routes[] = {
     {"/oauth2/token", "POST", h_token, 0},
     {"/v7/rest/sync/close-loop", "GET", h_sync, SCOPE_READ},
     {"/v7/rest/close-loop/status", "PUT", h_status, SCOPE_WRITE},
-    /* Next: PUT /v7/rest/close-loop/assignee and /comment, with SCOPE_WRITE. */
+    {"/v7/rest/close-loop/assignee", "PUT", h_assignee, SCOPE_WRITE},
+    {"/v7/rest/close-loop/comment", "PUT", h_comment, SCOPE_WRITE},
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])

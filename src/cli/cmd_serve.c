@@ -15,14 +15,14 @@
 #include "store/store.h"
 #include "transport/server.h"
 
-#define DEFAULT_LISTEN   "127.0.0.1:8080"
-#define MAX_THREADS      256
-#define MAX_TOKEN_TTL    86400
-#define DEMO_APP_NAME    "demo"
-#define DEMO_CASES       3000
-#define DEMO_USERS       12
-#define DEMO_DAYS        60
-#define HOST_MAX         255
+#define DEFAULT_LISTEN "127.0.0.1:8080"
+#define MAX_THREADS    256
+#define MAX_TOKEN_TTL  86400
+#define DEMO_APP_NAME  "demo"
+#define DEMO_CASES     3000
+#define DEMO_USERS     12
+#define DEMO_DAYS      60
+#define HOST_MAX       255
 
 static const char usage_text[] =
     "usage: closeloop serve [--listen HOST:PORT] [--db PATH] [--region eu|us|au]\n"
@@ -98,7 +98,7 @@ static cl_err demo_prepare(const char *db, struct ready_info *info, char *msg)
                                     .users = DEMO_USERS,
                                     .days = DEMO_DAYS,
                                     .now = time_now(),
-                                    .progress = seed_progress};
+                                    .progress = isatty(STDERR_FILENO) ? seed_progress : NULL};
         struct seed_stats stats;
         if ((err = seed_run(s, &opts, &stats, msg)))
             goto out;
@@ -150,22 +150,27 @@ static void on_ready(unsigned port, void *arg)
            "  curl -H \"Authorization: Bearer $TOKEN\" \\\n"
            "    'http://%s:%u/v7/rest/sync/close-loop?per_page=25'\n\n",
            h, port);
-    printf("Change a case:\n"
-           "  curl -X PUT -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\n"
-           "    -d '{\"number_customergauge\":1,\"status\":\"progress\",\"note\":\"Called back\"}' \\\n"
-           "    http://%s:%u/v7/rest/close-loop/status\n\n",
-           h, port);
+    printf(
+        "Change a case:\n"
+        "  curl -X PUT -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\n"
+        "    -d '{\"number_customergauge\":1,\"status\":\"progress\",\"note\":\"Called back\"}' "
+        "\\\n"
+        "    http://%s:%u/v7/rest/close-loop/status\n\n",
+        h, port);
     fflush(stdout);
 }
 
 int cmd_serve(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"listen", required_argument, NULL, 'l'}, {"db", required_argument, NULL, 'd'},
-        {"region", required_argument, NULL, 'r'}, {"threads", required_argument, NULL, 't'},
-        {"token-ttl", required_argument, NULL, 'T'}, {"quiet", no_argument, NULL, 'q'},
-        {"demo", no_argument, NULL, 'D'},         {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"listen", required_argument, NULL, 'l'},
+                                             {"db", required_argument, NULL, 'd'},
+                                             {"region", required_argument, NULL, 'r'},
+                                             {"threads", required_argument, NULL, 't'},
+                                             {"token-ttl", required_argument, NULL, 'T'},
+                                             {"quiet", no_argument, NULL, 'q'},
+                                             {"demo", no_argument, NULL, 'D'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     const char *listen = DEFAULT_LISTEN, *db_flag = NULL;
     char host[HOST_MAX + 1];
     unsigned port;
@@ -225,8 +230,8 @@ int cmd_serve(int argc, char **argv)
     }
 
     char msg[CL_ERRMSG_MAX] = "";
-    struct ready_info info = {.host = host, .db = cli_db_url(db_flag), .region = region,
-                              .demo = demo};
+    struct ready_info info = {
+        .host = host, .db = cli_db_url(db_flag), .region = region, .demo = demo};
     cl_err err;
     if (demo && (err = demo_prepare(info.db, &info, msg))) {
         cli_error("cannot prepare the demo in %s: %s", info.db, msg);
