@@ -326,6 +326,12 @@ bool case_body_parse(struct api_thread *t, const struct http_request *req,
         case MEDIA_JSON: {
             json_error_t jerr;
             out->doc = json_loadb(req->body.p, req->body.n, JSON_REJECT_DUPLICATES, &jerr);
+            /* An integer beyond int64 is valid JSON, merely out of range:
+             * read such a body with integers as reals, which no integer
+             * field accepts, so the answer is the field's 422. */
+            if (!out->doc && json_error_code(&jerr) == json_error_numeric_overflow)
+                out->doc = json_loadb(req->body.p, req->body.n,
+                                      JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &jerr);
             if (!out->doc) {
                 api_message(res, 400, "Malformed JSON body.");
                 return false;

@@ -5,7 +5,8 @@
 
 #include "api/internal.h"
 
-#define ALLOW_MAX 64 /* bytes of an Allow header value; the table has few methods */
+#define TOKEN_PATH "/oauth2/token"
+#define ALLOW_MAX  64 /* bytes of an Allow header value; the table has few methods */
 
 struct route {
     const char *path;
@@ -16,7 +17,7 @@ struct route {
 
 static const struct route routes[] = {
     /* The token endpoint authenticates by client credentials, not by bearer. */
-    {"/oauth2/token", "POST", h_token, 0},
+    {TOKEN_PATH, "POST", h_token, 0},
     {"/v7/rest/sync/close-loop", "GET", h_sync, SCOPE_READ},
     {"/v7/rest/close-loop/status", "PUT", h_status, SCOPE_WRITE},
     {"/v7/rest/close-loop/assignee", "PUT", h_assignee, SCOPE_WRITE},
@@ -52,6 +53,11 @@ static void method_not_allowed(const struct http_request *req, struct http_respo
     }
     api_message(res, 405, "Method Not Allowed.");
     http_response_header(res, "Allow", allow);
+    /* Every response of the token endpoint is uncacheable (RFC 6749 §5.1). */
+    if (str_is(&req->path, TOKEN_PATH)) {
+        http_response_header(res, "Cache-Control", "no-store");
+        http_response_header(res, "Pragma", "no-cache");
+    }
 }
 
 void api_route(struct api_thread *t, const struct http_request *req, struct http_response *res)
