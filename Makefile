@@ -36,7 +36,7 @@ unit: $(BUILD)/build.ninja
 	meson test -C $(BUILD) --suite unit --print-errorlogs
 
 blackbox:
-	CLOSELOOP_BIN=$(abspath $(BUILD))/src/cli/closeloop $(PYTEST) -q tests/blackbox
+	CLOSELOOP_BIN=$(abspath $(BUILD))/src/cli/closeloop $(PYTEST) -q tests/blackbox tests/blackbox_client
 
 $(ASAN_BUILD)/build.ninja:
 	meson setup $(ASAN_BUILD) $(MESON_OPTS) -Db_sanitize=address,undefined -Db_lundef=false \

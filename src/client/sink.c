@@ -1,0 +1,481 @@
+/* The sinks of `closeloop sync`. File outputs (JSONL, CSV) record the cursor
+ * in a separate state file written atomically after the page is on disk;
+ * SQLite records it in the same transaction as the page's rows. */
+#include "client/sink.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client/csv.h"
+#include "common/buf.h"
+#include "common/json.h"
+#include "common/timeutil.h"
+
+/* A page of output is at most about the size of the response it came from. */
+#define PAGE_OUT_MAX    (4 * (size_t)CL_RESPONSE_MAX)
+#define BUSY_TIMEOUT_MS 10000
+
+struct sink {
+    enum sink_format format;
+    const char *source; /* borrowed from the config, which outlives the sink */
+    const char *since;
+    const char *until;
+    bool have_cursor;
+    int64_t cursor;
+    /* File outputs. */
+    int fd;           /* 1 for stdout */
+    bool regular;     /* a regular file: it can be truncated and fsync'ed */
+    int64_t offset;   /* bytes of output that belong to recorded pages */
+    char *state_path; /* owned; NULL without --state */
+    struct buf out;   /* one page of output */
+    /* SQLite. */
+    sqlite3 *db;
+    sqlite3_stmt *upsert_case;
+    sqlite3_stmt *upsert_state;
+};
+
+static const char *or_empty(const char *s)
+{
+    return s ? s : "";
+}
+
+static cl_err io_fail(char *msg, const char *what, const char *path)
+{
+    return cl_errf(msg, CL_EIO, "%s %s: %s", what, path, strerror(errno));
+}
+
+/* ---- the state file of JSONL and CSV outputs ---------------------------- */
+
+/* Reads {"source","since","until","cursor","output_bytes"}; a missing file is
+ * not an error (first run). */
+static cl_err state_read(struct sink *s, char *msg)
+{
+    FILE *f = fopen(s->state_path, "r");
+    if (!f) {
+        if (errno == ENOENT)
+            return CL_OK;
+        return io_fail(msg, "cannot read state file", s->state_path);
+    }
+    char text[SINK_STATE_MAX];
+    size_t n = fread(text, 1, sizeof text, f);
+    fclose(f);
+    json_t *root = json_loadb(text, n, 0, NULL);
+    json_t *cursor = json_object_get(root, "cursor");
+    json_t *bytes = json_object_get(root, "output_bytes");
+    const char *source = json_string_value(json_object_get(root, "source"));
+    const char *since = json_string_value(json_object_get(root, "since"));
+    const char *until = json_string_value(json_object_get(root, "until"));
+    cl_err err = CL_OK;
+    if (!json_is_integer(cursor) || json_integer_value(cursor) < 0 || !source || !since || !until) {
+        err = cl_errf(msg, CL_EINVAL, "state file %s is not a closeloop sync state", s->state_path);
+    } else if (strcmp(source, s->source) != 0 || strcmp(since, or_empty(s->since)) != 0 ||
+               strcmp(until, or_empty(s->until)) != 0) {
+        /* A cursor only covers the window it was made for: resuming another
+         * window from it would silently skip cases. */
+        err = cl_errf(msg, CL_EINVAL,
+                      "state file %s belongs to another sync (%s, since '%s', until '%s')",
+                      s->state_path, source, since, until);
+    } else {
+        s->have_cursor = true;
+        s->cursor = json_integer_value(cursor);
+        s->offset = json_is_integer(bytes) ? json_integer_value(bytes) : -1;
+    }
+    json_decref(root);
+    return err;
+}
+
+/* Makes a rename in the state file's directory durable. */
+static void sync_dir_of(const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return;
+    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
+    free(copy);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+}
+
+static cl_err write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return CL_EIO;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return CL_OK;
+}
+
+/* Replaces the state file atomically: a reader (or the next run after a
+ * crash) sees the old state or the new one, never a torn one. */
+static cl_err state_write(struct sink *s, int64_t cursor, char *msg)
+{
+    struct buf b;
+    buf_init(&b, SINK_STATE_MAX);
+    buf_puts(&b, "{\"source\":");
+    json_cstr(&b, s->source);
+    buf_puts(&b, ",\"since\":");
+    json_cstr(&b, or_empty(s->since));
+    buf_puts(&b, ",\"until\":");
+    json_cstr(&b, or_empty(s->until));
+    buf_printf(&b, ",\"cursor\":%lld,\"output_bytes\":%lld}\n", (long long)cursor,
+               (long long)s->offset);
+    if (buf_failed(&b)) {
+        buf_free(&b);
+        return cl_errf(msg, CL_ELIMIT, "state too large");
+    }
+    size_t n = strlen(s->state_path) + 5;
+    char *tmp = malloc(n);
+    if (!tmp) {
+        buf_free(&b);
+        return CL_ENOMEM;
+    }
+    snprintf(tmp, n, "%s.tmp", s->state_path);
+    cl_err err = CL_OK;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        err = io_fail(msg, "cannot write state file", tmp);
+    } else {
+        if (write_all(fd, b.data, b.len) || fsync(fd) != 0)
+            err = io_fail(msg, "cannot write state file", tmp);
+        if (close(fd) != 0 && !err)
+            err = io_fail(msg, "cannot write state file", tmp);
+        if (!err && rename(tmp, s->state_path) != 0)
+            err = io_fail(msg, "cannot replace state file", s->state_path);
+        if (err)
+            unlink(tmp);
+        else
+            sync_dir_of(s->state_path);
+    }
+    free(tmp);
+    buf_free(&b);
+    if (!err) {
+        s->have_cursor = true;
+        s->cursor = cursor;
+    }
+    return err;
+}
+
+/* ---- JSONL and CSV ---------------------------------------------------- */
+
+static cl_err file_open(struct sink *s, const struct sink_config *cfg, char *msg)
+{
+    buf_init(&s->out, PAGE_OUT_MAX);
+    s->offset = 0;
+    if (cfg->state_path) {
+        s->state_path = strdup(cfg->state_path);
+        if (!s->state_path)
+            return CL_ENOMEM;
+        cl_err err = state_read(s, msg);
+        if (err)
+            return err;
+    }
+    if (!cfg->path) {
+        s->fd = STDOUT_FILENO;
+        s->regular = false;
+        s->offset = 0;
+    } else {
+        /* Without a stored state this is a fresh export; with one, the file
+         * is the log of earlier runs and is appended to. */
+        int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (s->have_cursor ? 0 : O_TRUNC);
+        s->fd = open(cfg->path, flags, 0644);
+        if (s->fd < 0)
+            return io_fail(msg, "cannot open output", cfg->path);
+        struct stat st;
+        if (fstat(s->fd, &st) != 0)
+            return io_fail(msg, "cannot stat output", cfg->path);
+        s->regular = S_ISREG(st.st_mode);
+        int64_t size = s->regular ? (int64_t)st.st_size : 0;
+        /* Bytes past the recorded offset were written by a run that died
+         * before recording their page: that page will be fetched again, so
+         * cut them off rather than duplicate them or leave a torn line. */
+        if (s->regular && s->have_cursor && s->offset >= 0 && size > s->offset) {
+            if (ftruncate(s->fd, (off_t)s->offset) != 0)
+                return io_fail(msg, "cannot truncate output", cfg->path);
+            size = s->offset;
+        }
+        if (s->regular && lseek(s->fd, 0, SEEK_END) < 0)
+            return io_fail(msg, "cannot seek output", cfg->path);
+        s->offset = size;
+    }
+    if (s->format == SINK_CSV) {
+        bool empty = s->regular ? s->offset == 0 : !s->have_cursor;
+        if (empty) {
+            buf_puts(&s->out, CSV_HEADER);
+        }
+    }
+    return CL_OK;
+}
+
+static cl_err file_page(struct sink *s, const cl_case *cases, size_t n, int64_t next, char *msg)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s->format == SINK_CSV) {
+            csv_case(&s->out, &cases[i]);
+        } else {
+            buf_append(&s->out, cases[i].json, cases[i].json_len);
+            buf_putc(&s->out, '\n');
+        }
+    }
+    if (buf_failed(&s->out))
+        return cl_errf(msg, s->out.err, "page output too large");
+    if (write_all(s->fd, s->out.data, s->out.len) != CL_OK)
+        return cl_errf(msg, CL_EIO, "cannot write output: %s", strerror(errno));
+    s->offset += (int64_t)s->out.len;
+    buf_reset(&s->out);
+    if (!s->state_path)
+        return CL_OK;
+    /* The page must be on disk before the cursor that skips it is. */
+    if (s->regular && fdatasync(s->fd) != 0)
+        return cl_errf(msg, CL_EIO, "cannot sync output: %s", strerror(errno));
+    return state_write(s, next, msg);
+}
+
+/* ---- SQLite ------------------------------------------------------------- */
+
+static const char *const sqlite_schema =
+    "PRAGMA journal_mode=WAL;"
+    /* In WAL mode NORMAL may lose the last transactions on power loss, but
+     * rows and cursor are lost together, so a page is re-applied, never
+     * skipped. A killed process loses nothing. */
+    "PRAGMA synchronous=NORMAL;"
+    "CREATE TABLE IF NOT EXISTS close_loop_cases ("
+    " id INTEGER PRIMARY KEY,"
+    " number_customergauge INTEGER,"
+    " status TEXT,"
+    " assignee_id INTEGER,"
+    " assignee_username TEXT,"
+    " assignee_email TEXT,"
+    " time_to_follow_up INTEGER,"
+    " time_to_close INTEGER,"
+    " created_at TEXT,"
+    " updated_at TEXT);"
+    "CREATE TABLE IF NOT EXISTS close_loop_sync_state ("
+    " source TEXT NOT NULL,"
+    " since_date TEXT NOT NULL," /* '' when the window has no start */
+    " until_date TEXT NOT NULL,"
+    " cursor INTEGER NOT NULL,"
+    " synced_at TEXT NOT NULL,"
+    " PRIMARY KEY (source, since_date, until_date));";
+
+static const char *const sql_upsert_case =
+    "INSERT INTO close_loop_cases (id, number_customergauge, status, assignee_id,"
+    " assignee_username, assignee_email, time_to_follow_up, time_to_close, created_at,"
+    " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+    " ON CONFLICT (id) DO UPDATE SET number_customergauge = excluded.number_customergauge,"
+    " status = excluded.status, assignee_id = excluded.assignee_id,"
+    " assignee_username = excluded.assignee_username, assignee_email = excluded.assignee_email,"
+    " time_to_follow_up = excluded.time_to_follow_up, time_to_close = excluded.time_to_close,"
+    " created_at = excluded.created_at, updated_at = excluded.updated_at";
+
+static const char *const sql_upsert_state =
+    "INSERT INTO close_loop_sync_state (source, since_date, until_date, cursor, synced_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (source, since_date, until_date)"
+    " DO UPDATE SET cursor = excluded.cursor, synced_at = excluded.synced_at";
+
+static cl_err db_fail(struct sink *s, char *msg, const char *what)
+{
+    int code = sqlite3_errcode(s->db);
+    cl_err err = (code == SQLITE_BUSY || code == SQLITE_LOCKED) ? CL_EBUSY : CL_ESTORE;
+    return cl_errf(msg, err, "%s: %s", what, sqlite3_errmsg(s->db));
+}
+
+static cl_err db_open(struct sink *s, const struct sink_config *cfg, char *msg)
+{
+    if (!cfg->path)
+        return cl_errf(msg, CL_EINVAL, "SQLite output needs a path");
+    if (sqlite3_open_v2(cfg->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK)
+        return db_fail(s, msg, "cannot open the SQLite database");
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    if (sqlite3_exec(s->db, sqlite_schema, NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(s, msg, "cannot create the tables");
+    if (sqlite3_prepare_v2(s->db, sql_upsert_case, -1, &s->upsert_case, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db, sql_upsert_state, -1, &s->upsert_state, NULL) != SQLITE_OK)
+        return db_fail(s, msg, "cannot prepare statements");
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT cursor FROM close_loop_sync_state WHERE source = ?1"
+                           " AND since_date = ?2 AND until_date = ?3",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_fail(s, msg, "cannot read the sync state");
+    sqlite3_bind_text(q, 1, s->source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, or_empty(s->since), -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, or_empty(s->until), -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        s->have_cursor = true;
+        s->cursor = sqlite3_column_int64(q, 0);
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_fail(s, msg, "cannot read the sync state");
+    return CL_OK;
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void bind_hours(sqlite3_stmt *st, int i, int64_t h)
+{
+    if (h == CL_HOURS_NULL)
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_int64(st, i, h);
+}
+
+static cl_err db_record_cursor(struct sink *s, int64_t cursor, char *msg)
+{
+    char now[TIME_FORMAT_LEN + 1];
+    time_format(time_now(), now);
+    sqlite3_stmt *st = s->upsert_state;
+    sqlite3_bind_text(st, 1, s->source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, or_empty(s->since), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, or_empty(s->until), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, cursor);
+    sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, msg, "cannot record the cursor");
+    return CL_OK;
+}
+
+static cl_err db_upsert(struct sink *s, const cl_case *k, char *msg)
+{
+    sqlite3_stmt *st = s->upsert_case;
+    sqlite3_bind_int64(st, 1, k->id);
+    sqlite3_bind_int64(st, 2, k->number_customergauge);
+    bind_text_or_null(st, 3, k->status);
+    if (k->assignee)
+        sqlite3_bind_int64(st, 4, k->assignee->id);
+    else
+        sqlite3_bind_null(st, 4);
+    bind_text_or_null(st, 5, k->assignee ? k->assignee->username : NULL);
+    bind_text_or_null(st, 6, k->assignee ? k->assignee->email : NULL);
+    bind_hours(st, 7, k->time_to_follow_up);
+    bind_hours(st, 8, k->time_to_close);
+    bind_text_or_null(st, 9, k->created_at);
+    bind_text_or_null(st, 10, k->updated_at);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, msg, "cannot store a case");
+    return CL_OK;
+}
+
+/* The page's rows and its cursor commit together or not at all. */
+static cl_err db_page(struct sink *s, const cl_case *cases, size_t n, int64_t next, char *msg)
+{
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(s, msg, "cannot begin a transaction");
+    cl_err err = CL_OK;
+    for (size_t i = 0; i < n && !err; i++)
+        err = db_upsert(s, &cases[i], msg);
+    if (!err)
+        err = db_record_cursor(s, next, msg);
+    if (!err && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        err = db_fail(s, msg, "cannot commit");
+    if (err) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return err;
+    }
+    s->have_cursor = true;
+    s->cursor = next;
+    return CL_OK;
+}
+
+/* ---- the interface ------------------------------------------------------ */
+
+cl_err sink_open(const struct sink_config *cfg, struct sink **out, char *msg)
+{
+    *out = NULL;
+    struct sink *s = calloc(1, sizeof *s);
+    if (!s)
+        return CL_ENOMEM;
+    s->format = cfg->format;
+    s->source = cfg->source;
+    s->since = cfg->since;
+    s->until = cfg->until;
+    s->fd = -1;
+    cl_err err = cfg->format == SINK_SQLITE ? db_open(s, cfg, msg) : file_open(s, cfg, msg);
+    if (err) {
+        sink_free(&s);
+        return err;
+    }
+    *out = s;
+    return CL_OK;
+}
+
+bool sink_stored_cursor(const struct sink *s, int64_t *cursor)
+{
+    if (s->have_cursor)
+        *cursor = s->cursor;
+    return s->have_cursor;
+}
+
+cl_err sink_write_page(struct sink *s, const cl_case *cases, size_t n, int64_t next, char *msg)
+{
+    if (s->format == SINK_SQLITE)
+        return db_page(s, cases, n, next, msg);
+    return file_page(s, cases, n, next, msg);
+}
+
+cl_err sink_finish(struct sink *s, int64_t cursor, char *msg)
+{
+    if (s->format == SINK_SQLITE) {
+        if (s->have_cursor && s->cursor == cursor)
+            return CL_OK;
+        return db_page(s, NULL, 0, cursor, msg);
+    }
+    /* A CSV header for an export that found no cases is still owed. */
+    if (s->out.len > 0 && write_all(s->fd, s->out.data, s->out.len) != CL_OK)
+        return cl_errf(msg, CL_EIO, "cannot write output: %s", strerror(errno));
+    s->offset += (int64_t)s->out.len;
+    buf_reset(&s->out);
+    if (s->state_path && !(s->have_cursor && s->cursor == cursor)) {
+        if (s->regular && fdatasync(s->fd) != 0)
+            return cl_errf(msg, CL_EIO, "cannot sync output: %s", strerror(errno));
+        return state_write(s, cursor, msg);
+    }
+    return CL_OK;
+}
+
+void sink_free(struct sink **ps)
+{
+    if (!ps || !*ps)
+        return;
+    struct sink *s = *ps;
+    if (s->fd > STDOUT_FILENO)
+        close(s->fd);
+    buf_free(&s->out);
+    free(s->state_path);
+    sqlite3_finalize(s->upsert_case);
+    sqlite3_finalize(s->upsert_state);
+    if (s->db)
+        sqlite3_close(s->db);
+    free(s);
+    *ps = NULL;
+}
