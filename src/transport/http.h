@@ -41,7 +41,8 @@ struct http_response {
 };
 
 /* Adds a response header; silently ignores more than HTTP_MAX_RESPONSE_HEADERS
- * (a programming error caught by the tests). The value is copied. */
+ * (a programming error caught by the tests). The value is copied, truncated
+ * to the 127 bytes that http_header_out.value holds; NULL means "". */
 void http_response_header(struct http_response *res, const char *name, const char *value);
 
 /* How the transport calls the application. All three run on a worker thread.

@@ -20,14 +20,19 @@
 #define HTTP_DEFAULT_MAX_CONNECTIONS    4096  /* per process; beyond: 503 and close */
 #define HTTP_DEFAULT_SHUTDOWN_GRACE_MS  5000  /* in-flight work allowed after SIGTERM */
 
+/* Timeouts: the whole request (headers and body) must arrive within
+ * request_timeout_ms of the connection starting to wait for it, else the
+ * connection is closed without a response. h2o has no separate HTTP/1 idle
+ * timer: the same deadline bounds the wait for the next keep-alive request,
+ * and idle_timeout_ms applies to HTTP/2 connections only. */
 struct server_config {
     const char *host;           /* listen address, e.g. "127.0.0.1" */
-    unsigned port;              /* 0 picks a free port (tests); see bound_port */
+    unsigned port;              /* 0 picks a free port (tests); on_ready gets it */
     unsigned threads;           /* worker threads; 0 = number of cores */
     unsigned max_connections;   /* 0 = HTTP_DEFAULT_MAX_CONNECTIONS */
-    unsigned request_timeout_ms;
-    unsigned idle_timeout_ms;
-    unsigned shutdown_grace_ms;
+    unsigned request_timeout_ms; /* 0 = default; see above */
+    unsigned idle_timeout_ms;    /* 0 = default; see above */
+    unsigned shutdown_grace_ms;  /* 0 = default */
     int access_log; /* non-zero: one line per request on stderr (never the query's secrets:
                        tokens travel in headers, which are never logged) */
     void (*on_ready)(unsigned bound_port, void *arg); /* after listening, before serving */
@@ -35,9 +40,21 @@ struct server_config {
 };
 
 /* Serves app until SIGINT or SIGTERM, then stops accepting, lets in-flight
- * requests finish (up to shutdown_grace_ms), calls thread_fini on every
- * thread and returns CL_OK. Returns an error (with msg) if it cannot listen or
- * a thread_init fails. Blocks SIGINT/SIGTERM/SIGPIPE in the calling thread. */
+ * requests finish (up to shutdown_grace_ms), closes idle keep-alive
+ * connections, calls thread_fini on every thread and returns CL_OK.
+ *
+ * SIGINT and SIGTERM are blocked in the calling thread (and so in every
+ * thread it starts) and taken with sigtimedwait; SIGPIPE is ignored process
+ * wide. A caller that runs other threads should block SIGINT and SIGTERM in
+ * them too, or a signal may be delivered there instead.
+ *
+ * on_ready is called once, from the calling thread, after every listener is
+ * bound and every thread_init has succeeded, and before any request is
+ * served. Returns CL_EIO with msg when it cannot listen ("cannot listen on
+ * 127.0.0.1:8080: Address already in use") or a thread_init returns NULL (the
+ * threads that did initialise are finalised first), CL_EINVAL for a missing
+ * callback or a port above 65535. The configuration is only read, and must
+ * stay valid until server_run returns. */
 cl_err server_run(const struct server_config *cfg, const struct http_app *app, char *msg);
 
 #endif
