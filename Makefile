@@ -8,7 +8,7 @@ MESON_OPTS ?= -Dwerror=true
 DB         ?= ./closeloop.db
 ARGS       ?=
 
-.PHONY: all deps build run test unit blackbox asan format format-check clean
+.PHONY: all deps build run test unit blackbox asan lint format clean
 
 all: build
 
@@ -28,7 +28,7 @@ run: build
 # normal build, then again under AddressSanitizer + UndefinedBehaviorSanitizer.
 test:
 	@scripts/install-deps.sh test
-	$(MAKE) --no-print-directory build
+	$(MAKE) --no-print-directory build lint
 	$(MAKE) --no-print-directory unit blackbox BUILD=$(BUILD)
 	$(MAKE) --no-print-directory asan
 
@@ -51,8 +51,11 @@ asan: $(ASAN_BUILD)/build.ninja
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
-format-check:
+# The code is formatted (.clang-format) and cppcheck finds nothing.
+lint:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	    --inline-suppr --std=c11 -I src -I include src
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -6,7 +6,7 @@ set -eu
 
 build_pkgs="gcc make pkg-config meson ninja-build libh2o-evloop-dev libssl-dev libsqlite3-dev
 libjansson-dev libcurl4-openssl-dev libpq-dev"
-test_pkgs="libcmocka-dev python3 python3-pytest curl sqlite3 postgresql clang libclang-rt-14-dev"
+test_pkgs="libcmocka-dev python3 python3-pytest curl sqlite3 postgresql cppcheck clang-format"
 bench_pkgs="wrk nginx gnuplot-nox hyperfine"
 
 want="$build_pkgs"

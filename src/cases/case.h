@@ -8,11 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define USER_NAME_MAX   64   /* bytes */
-#define USER_EMAIL_MAX  254  /* bytes, RFC 5321 path limit */
-#define CASE_NOTE_MAX   5000 /* bytes of UTF-8 */
+#define USER_NAME_MAX   64                 /* bytes */
+#define USER_EMAIL_MAX  254                /* bytes, RFC 5321 path limit */
+#define CASE_NOTE_MAX   5000               /* bytes of UTF-8 */
 #define CASE_NUMBER_MAX 9007199254740991LL /* 2^53 - 1: exact in every JSON reader */
-#define CASE_CLOCK_SKEW 60   /* seconds an action time may lie in the future */
+#define CASE_CLOCK_SKEW 60                 /* seconds an action time may lie in the future */
 
 /* A null timer or time is stored as CASE_NONE. */
 #define CASE_NONE (-1)
@@ -54,20 +54,20 @@ struct case_action {
     enum case_status status; /* ACTION_STATUS */
     const char *note;        /* optional (NULL); required for ACTION_COMMENT */
     size_t note_len;
-    const char *assignee;    /* ACTION_ASSIGN: username or email, NULL to unassign */
+    const char *assignee; /* ACTION_ASSIGN: username or email, NULL to unassign */
     bool has_happened_at;
-    int64_t happened_at;     /* the action time, when given */
+    int64_t happened_at; /* the action time, when given */
 };
 
 /* One entry of a case's history, stored with every change. */
 struct case_event {
     enum case_action_kind kind;
-    enum case_status status;  /* status after the action */
-    const char *note;         /* NULL when none */
+    enum case_status status; /* status after the action */
+    const char *note;        /* NULL when none */
     size_t note_len;
-    int64_t assignee_id;      /* 0 when none / unassigned */
-    int64_t happened_at;      /* the action time */
-    int64_t recorded_at;      /* server time */
+    int64_t assignee_id; /* 0 when none / unassigned */
+    int64_t happened_at; /* the action time */
+    int64_t recorded_at; /* server time */
 };
 
 #endif

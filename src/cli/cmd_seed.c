@@ -33,11 +33,13 @@ static void progress(int64_t done, int64_t total, void *arg)
 
 int cmd_seed(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"cases", required_argument, NULL, 'n'}, {"users", required_argument, NULL, 'u'},
-        {"days", required_argument, NULL, 'D'},  {"seed", required_argument, NULL, 's'},
-        {"db", required_argument, NULL, 'd'},    {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"cases", required_argument, NULL, 'n'},
+                                             {"users", required_argument, NULL, 'u'},
+                                             {"days", required_argument, NULL, 'D'},
+                                             {"seed", required_argument, NULL, 's'},
+                                             {"db", required_argument, NULL, 'd'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     long cases = -1, users = 25, days = 365, rng = 1;
     const char *db_flag = NULL;
     int c;

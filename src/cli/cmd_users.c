@@ -51,9 +51,8 @@ static int users_add(struct store *s, const char *username, const char *email)
 
 int cmd_users(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"db", required_argument, NULL, 'd'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"db", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     const char *db_flag = NULL;
     int c;
     optind = 1;

@@ -10,16 +10,16 @@
 
 typedef enum cl_err {
     CL_OK = 0,
-    CL_ENOMEM,    /* an allocation failed */
-    CL_EINVAL,    /* invalid input; the message says which */
-    CL_ELIMIT,    /* a named limit was exceeded */
-    CL_ENOTFOUND, /* no such record */
-    CL_EEXIST,    /* the record already exists (unique key) */
-    CL_EAUTH,     /* authentication failed; deliberately unspecific */
-    CL_EFORBIDDEN,/* authenticated, but not allowed */
-    CL_EBUSY,     /* the database is locked or unreachable; retry later */
-    CL_ESTORE,    /* any other database error */
-    CL_EIO,       /* an operating system call failed */
+    CL_ENOMEM,     /* an allocation failed */
+    CL_EINVAL,     /* invalid input; the message says which */
+    CL_ELIMIT,     /* a named limit was exceeded */
+    CL_ENOTFOUND,  /* no such record */
+    CL_EEXIST,     /* the record already exists (unique key) */
+    CL_EAUTH,      /* authentication failed; deliberately unspecific */
+    CL_EFORBIDDEN, /* authenticated, but not allowed */
+    CL_EBUSY,      /* the database is locked or unreachable; retry later */
+    CL_ESTORE,     /* any other database error */
+    CL_EIO,        /* an operating system call failed */
 } cl_err;
 
 /* Returns a static, human-readable name for err. Never NULL. */
@@ -27,7 +27,6 @@ const char *cl_strerror(cl_err err);
 
 /* Formats a message into msg (CL_ERRMSG_MAX bytes, may be NULL) and returns
  * err, so that a failure path reads `return cl_errf(msg, CL_EINVAL, "...")`. */
-cl_err cl_errf(char *msg, cl_err err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+cl_err cl_errf(char *msg, cl_err err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

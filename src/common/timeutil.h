@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TIME_MIN_YEAR 1970
-#define TIME_MAX_YEAR 9999
+#define TIME_MIN_YEAR   1970
+#define TIME_MAX_YEAR   9999
 #define TIME_FORMAT_LEN 19 /* strlen("YYYY-mm-dd HH:MM:SS") */
 
 /* Parses exactly "YYYY-mm-dd" (a real calendar date, years TIME_MIN_YEAR..

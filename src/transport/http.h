@@ -28,8 +28,8 @@ struct http_request {
 };
 
 struct http_header_out {
-    const char *name;  /* static string */
-    char value[128];   /* copied by the transport before sending */
+    const char *name; /* static string */
+    char value[128];  /* copied by the transport before sending */
 };
 
 struct http_response {

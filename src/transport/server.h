@@ -11,14 +11,14 @@
 
 /* Named limits. A request that exceeds one gets a clear 4xx and is never
  * passed to the application. */
-#define HTTP_MAX_HEADER_BYTES   16384     /* request line plus all headers: 431 */
-#define HTTP_MAX_HEADER_COUNT   64        /* 431 */
-#define HTTP_MAX_BODY_BYTES     65536     /* 413 */
-#define HTTP_MAX_RESPONSE_BYTES (8 << 20) /* cap of the per-thread response buffer */
-#define HTTP_DEFAULT_REQUEST_TIMEOUT_MS 10000 /* whole request must arrive within */
-#define HTTP_DEFAULT_IDLE_TIMEOUT_MS    30000 /* keep-alive connection idle limit */
-#define HTTP_DEFAULT_MAX_CONNECTIONS    4096  /* per process; beyond: 503 and close */
-#define HTTP_DEFAULT_SHUTDOWN_GRACE_MS  5000  /* in-flight work allowed after SIGTERM */
+#define HTTP_MAX_HEADER_BYTES           16384     /* request line plus all headers: 431 */
+#define HTTP_MAX_HEADER_COUNT           64        /* 431 */
+#define HTTP_MAX_BODY_BYTES             65536     /* 413 */
+#define HTTP_MAX_RESPONSE_BYTES         (8 << 20) /* cap of the per-thread response buffer */
+#define HTTP_DEFAULT_REQUEST_TIMEOUT_MS 10000     /* whole request must arrive within */
+#define HTTP_DEFAULT_IDLE_TIMEOUT_MS    30000     /* keep-alive connection idle limit */
+#define HTTP_DEFAULT_MAX_CONNECTIONS    4096      /* per process; beyond: 503 and close */
+#define HTTP_DEFAULT_SHUTDOWN_GRACE_MS  5000      /* in-flight work allowed after SIGTERM */
 
 /* Timeouts: the whole request (headers and body) must arrive within
  * request_timeout_ms of the connection starting to wait for it, else the
@@ -26,10 +26,10 @@
  * timer: the same deadline bounds the wait for the next keep-alive request,
  * and idle_timeout_ms applies to HTTP/2 connections only. */
 struct server_config {
-    const char *host;           /* listen address, e.g. "127.0.0.1" */
-    unsigned port;              /* 0 picks a free port (tests); on_ready gets it */
-    unsigned threads;           /* worker threads; 0 = number of cores */
-    unsigned max_connections;   /* 0 = HTTP_DEFAULT_MAX_CONNECTIONS */
+    const char *host;            /* listen address, e.g. "127.0.0.1" */
+    unsigned port;               /* 0 picks a free port (tests); on_ready gets it */
+    unsigned threads;            /* worker threads; 0 = number of cores */
+    unsigned max_connections;    /* 0 = HTTP_DEFAULT_MAX_CONNECTIONS */
     unsigned request_timeout_ms; /* 0 = default; see above */
     unsigned idle_timeout_ms;    /* 0 = default; see above */
     unsigned shutdown_grace_ms;  /* 0 = default */
