@@ -374,7 +374,7 @@ void case_body_write(struct api_thread *t, const struct case_action *a, struct h
     enum case_outcome outcome;
     const char *field_name = NULL;
 
-    cl_err err = case_write(t->store, a, time_now(), &c, &outcome, &field_name, msg);
+    cl_err err = case_write(t->store, a, CASE_NOW, &c, &outcome, &field_name, msg);
     if (err == CL_EINVAL) {
         struct api_invalid inv = {0};
         api_invalid_add(&inv, field_name ? field_name : F_HAPPENED_AT, "%s", msg);

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "cases/service.h"
+
+#include "common/timeutil.h"
 #include "cases/timers.h"
 
 cl_err case_write_in_tx(struct store *s, const struct case_action *a, int64_t now,
@@ -77,6 +79,12 @@ cl_err case_write(struct store *s, const struct case_action *a, int64_t now,
     if (err)
         return err;
 
+    /* Read the clock only once the write lock is held: a time read before
+     * waiting for it could lie before the opening time another writer
+     * committed meanwhile, and a write without happened_at would then be
+     * refused as back-dated. */
+    if (now == CASE_NOW)
+        now = time_now();
     err = case_write_in_tx(s, a, now, out, outcome, field, msg);
     /* An unchanged case wrote nothing: there is nothing to commit. */
     if (err || *outcome == CASE_UNCHANGED) {

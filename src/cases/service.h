@@ -12,6 +12,10 @@
 /* The outcome of a write, for the HTTP status code. */
 enum case_outcome { CASE_CREATED, CASE_UPDATED, CASE_UNCHANGED };
 
+/* Pass CASE_NOW as `now` to use the server clock, read once the write
+ * transaction is held (what the API does); tests pass a fixed time. */
+#define CASE_NOW INT64_MIN
+
 /* In one write transaction: loads the case, resolves the assignee, applies
  * the rules at the action time (a->happened_at or now), stores the new state
  * and a history event, and commits durably. *out receives the case as

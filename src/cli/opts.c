@@ -22,6 +22,11 @@ void cli_error(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
+    /* One line, whatever the message quotes: a value with a newline or an
+     * escape sequence in it must not split or garble the error. */
+    for (char *p = line; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
     fprintf(stderr, "closeloop: %s\n", line);
 }
 

@@ -31,6 +31,8 @@ STOP_TIMEOUT = 10  # seconds for a graceful exit
 
 SYNC = "/v7/rest/sync/close-loop"
 STATUS = "/v7/rest/close-loop/status"
+ASSIGNEE = "/v7/rest/close-loop/assignee"
+COMMENT = "/v7/rest/close-loop/comment"
 TOKEN = "/oauth2/token"
 
 CASE_KEYS = [
@@ -251,6 +253,29 @@ class Api:
         assert r.status in (200, 201), r
         return r.json()["data"]
 
+    def put_assignee(self, token, number, assignee, happened_at=None):
+        """PUT /assignee; assignee is a username, an email or None (unassign)."""
+        body = {"number_customergauge": number, "assignee": assignee}
+        if happened_at is not None:
+            body["happened_at"] = happened_at if isinstance(happened_at, str) else fmt_time(happened_at)
+        return self.put(ASSIGNEE, body, token)
+
+    def assign(self, token, number, assignee, **kw):
+        r = self.put_assignee(token, number, assignee, **kw)
+        assert r.status in (200, 201), r
+        return r.json()["data"]
+
+    def put_comment(self, token, number, note, happened_at=None):
+        body = {"number_customergauge": number, "note": note}
+        if happened_at is not None:
+            body["happened_at"] = happened_at if isinstance(happened_at, str) else fmt_time(happened_at)
+        return self.put(COMMENT, body, token)
+
+    def comment(self, token, number, note, **kw):
+        r = self.put_comment(token, number, note, **kw)
+        assert r.status in (200, 201), r
+        return r.json()["data"]
+
 
 # ---- the process ------------------------------------------------------------
 
@@ -415,6 +440,31 @@ class Deployment:
         return run_cli(self.binary, *args, db=self.db)
 
 
+
+
+def add_user(binary, db, username, email):
+    p = run_cli(binary, "users", "add", username, email, db=db)
+    assert p.returncode == 0, f"users add {username} {email}: exit {p.returncode}: {p.stderr}"
+    return p
+
+
+def query_db(db, sql, params=()):
+    """Rows of a read-only query on the database file (history is stored,
+    not served over HTTP)."""
+    import sqlite3
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.close()
+
+
+def db_time(value):
+    """A time column of the database as epoch seconds (stored as an integer
+    or as "YYYY-mm-dd HH:MM:SS" text)."""
+    if isinstance(value, int):
+        return value
+    return int(parse_time(str(value)[:19].replace("T", " ")).timestamp())
 
 
 def deploy(binary, db, server, **opts):
