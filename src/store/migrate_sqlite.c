@@ -124,7 +124,7 @@ static cl_err apply(sqlite3 *db, int from, char *msg)
 
 cl_err sqlite_migrate(sqlite3 *db, char *msg)
 {
-    int version;
+    int version = 0;
     cl_err err = read_version(db, &version, msg);
     if (err)
         return err;

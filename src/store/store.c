@@ -34,6 +34,11 @@ void store_close(struct store **s)
     *s = NULL;
 }
 
+cl_err store_ping(struct store *s, char *msg)
+{
+    return s->ops->ping ? s->ops->ping(s, msg) : CL_OK;
+}
+
 cl_err store_tx_begin(struct store *s, char *msg)
 {
     return s->ops->tx_begin(s, msg);
@@ -47,6 +52,17 @@ cl_err store_tx_commit(struct store *s, char *msg)
 void store_tx_rollback(struct store *s)
 {
     s->ops->tx_rollback(s);
+}
+
+cl_err store_bulk_begin(struct store *s, char *msg)
+{
+    return s->ops->bulk_begin ? s->ops->bulk_begin(s, msg) : CL_OK;
+}
+
+void store_bulk_end(struct store *s)
+{
+    if (s->ops->bulk_end)
+        s->ops->bulk_end(s);
 }
 
 cl_err store_case_get(struct store *s, int64_t number, struct case_record *out, char *msg)

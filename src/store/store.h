@@ -35,6 +35,12 @@ cl_err store_open(const char *url, struct store **out, char *msg);
 /* Closes the connection and sets *s to NULL. NULL-safe. */
 void store_close(struct store **s);
 
+/* A cheap health check of the connection, for GET /healthz: the database
+ * still answers a read, and (SQLite) its file has not been deleted or
+ * replaced since it was opened, which would make every later write vanish.
+ * CL_OK, or the error that a real request would meet. */
+cl_err store_ping(struct store *s, char *msg);
+
 /* ---- transactions ------------------------------------------------------
  * Writes to cases happen inside one write transaction that serializes all
  * writers of the database, so that seq values commit in increasing order.
@@ -42,6 +48,28 @@ void store_close(struct store **s);
 cl_err store_tx_begin(struct store *s, char *msg);
 cl_err store_tx_commit(struct store *s, char *msg);
 void store_tx_rollback(struct store *s); /* no-op outside a transaction */
+
+/* ---- bulk writing -----------------------------------------------------
+ * For a command that writes a great many cases in large transactions
+ * (closeloop seed). Between store_bulk_begin and store_bulk_end this
+ * connection, and no other, may trade memory for speed: the SQLite backend
+ * keeps up to STORE_BULK_CACHE_KIB of pages in memory (instead of about
+ * 2 MiB) so that the B-tree pages of recently written cases stay cached as
+ * the database grows, and checkpoints its WAL less often. What is stored,
+ * and how durable a commit is, do not change.
+ *
+ * One rule changes: in bulk mode store_case_put is no longer all-or-nothing
+ * on its own. After a failed put the caller must roll the transaction back;
+ * a backend may refuse to commit it (the SQLite backend then answers
+ * CL_ESTORE and rolls it back), so half a put is never committed.
+ *
+ * Call both outside a transaction. A backend with nothing to tune may do
+ * nothing. store_bulk_end restores the normal settings and returns the
+ * extra memory; it is a no-op outside bulk mode. */
+#define STORE_BULK_CACHE_KIB (64 * 1024)
+
+cl_err store_bulk_begin(struct store *s, char *msg);
+void store_bulk_end(struct store *s);
 
 /* ---- cases ------------------------------------------------------------ */
 
@@ -52,7 +80,10 @@ cl_err store_case_get(struct store *s, int64_t number, struct case_record *out, 
 /* Inserts (c->id == 0) or updates the case and appends ev to its history.
  * Assigns c->id on insert, and always a new c->seq greater than every seq
  * before it and c->updated_at = max(now, the newest updated_at so far), so
- * that updated_at never decreases along seq. Must run inside a transaction. */
+ * that updated_at never decreases along seq. Must run inside a transaction.
+ * CL_EEXIST when inserting a number that has a case; CL_ENOTFOUND when
+ * updating and no case has both c->id and c->number (a case's number never
+ * changes). On failure nothing of the put is stored (but see bulk mode). */
 cl_err store_case_put(struct store *s, struct case_record *c, const struct case_event *ev,
                       int64_t now, char *msg);
 

@@ -17,10 +17,14 @@
 struct store_ops {
     const char *name; /* "sqlite", "postgres": for messages */
     void (*close)(struct store *s);
+    cl_err (*ping)(struct store *s, char *msg); /* NULL: always healthy */
 
     cl_err (*tx_begin)(struct store *s, char *msg);
     cl_err (*tx_commit)(struct store *s, char *msg);
     void (*tx_rollback)(struct store *s);
+    /* Both may be NULL: bulk mode is then a no-op for the backend. */
+    cl_err (*bulk_begin)(struct store *s, char *msg);
+    void (*bulk_end)(struct store *s);
 
     cl_err (*case_get)(struct store *s, int64_t number, struct case_record *out, char *msg);
     cl_err (*case_put)(struct store *s, struct case_record *c, const struct case_event *ev,
@@ -94,5 +98,10 @@ cl_err store_page_plan(struct store *s, void (*fn)(void *ud, const char *step), 
  * observe CL_EBUSY without waiting STORE_BUSY_TIMEOUT_MS. s must be an
  * SQLite store. */
 void store_sqlite_busy_timeout(struct store *s, int ms);
+
+/* The PRAGMA cache_size of an SQLite store's connection (pages, or KiB
+ * when negative), so a test can see bulk mode change it and restore it;
+ * 0 if it cannot be read. s must be an SQLite store. */
+int64_t store_sqlite_cache_size(struct store *s);
 
 #endif

@@ -25,7 +25,12 @@
  * before a bound, and the page walks cases_seq forwards within a seq range,
  * which is already in the order the feed needs. The updated_at filter of
  * the page is redundant with the seq range and costs nothing; it keeps a
- * page correct even if the counters were ever wrong. */
+ * page correct even if the counters were ever wrong.
+ *
+ * The case update does not SET number, which never changes, but matches
+ * it: SQLite rewrites the entry of every index whose column a SET names,
+ * even to the same value, and the unique number index would be rewritten on
+ * every update of every case for nothing. */
 static const char *const sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN",
     [ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
@@ -41,9 +46,9 @@ static const char *const sql[ST_COUNT] = {
     [ST_CASE_INSERT] = "INSERT INTO cases (number, status, assignee_id, opened_at,"
                        " time_to_follow_up, time_to_close, created_at, updated_at, seq)"
                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    [ST_CASE_UPDATE] = "UPDATE cases SET number = ?1, status = ?2, assignee_id = ?3,"
+    [ST_CASE_UPDATE] = "UPDATE cases SET status = ?2, assignee_id = ?3,"
                        " opened_at = ?4, time_to_follow_up = ?5, time_to_close = ?6,"
-                       " created_at = ?7, updated_at = ?8, seq = ?9 WHERE id = ?10",
+                       " created_at = ?7, updated_at = ?8, seq = ?9 WHERE id = ?10 AND number = ?1",
     [ST_EVENT_INSERT] = "INSERT INTO case_events (case_id, kind, status, note, assignee_id,"
                         " happened_at, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_EVENT_LIST] = "SELECT " EVENT_COLUMNS " FROM case_events INDEXED BY case_events_case"
@@ -60,6 +65,13 @@ static const char *const sql[ST_COUNT] = {
 };
 
 static const struct store_ops sqlite_ops;
+
+/* How many WAL frames a connection in bulk mode lets pile up before it
+ * checkpoints (SQLite's default is 1000, 4 MiB). A checkpoint copies each
+ * page once however often it changed since the last one, and the pages a
+ * bulk load keeps changing are few, so rarer checkpoints copy far fewer
+ * pages. The WAL file may grow to about this many pages (64 MiB). */
+#define BULK_AUTOCHECKPOINT 16384
 
 cl_err sqlite_error(sqlite3 *db, int rc, const char *what, char *msg)
 {
@@ -248,28 +260,125 @@ static void sqlite_close(struct store *base)
     free(s);
 }
 
+/* ---- bulk writing -------------------------------------------------------- */
+
+/* Runs a PRAGMA that returns one integer. */
+static cl_err pragma_int(struct sqlite_store *s, const char *text, int64_t *out, char *msg)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, text, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *out = sqlite3_column_int64(st, 0);
+            rc = SQLITE_OK;
+        }
+    }
+    cl_err err = rc == SQLITE_OK ? CL_OK : sqlite_error(s->db, rc, "reading a setting", msg);
+    sqlite3_finalize(st);
+    return err;
+}
+
+static cl_err set_cache_size(struct sqlite_store *s, int64_t pages_or_kib, char *msg)
+{
+    char text[64];
+    snprintf(text, sizeof text, "PRAGMA cache_size = %lld", (long long)pages_or_kib);
+    int rc = sqlite3_exec(s->db, text, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? CL_OK : sqlite_error(s->db, rc, "sizing the page cache", msg);
+}
+
+static cl_err sqlite_bulk_begin(struct store *base, char *msg)
+{
+    struct sqlite_store *s = sq(base);
+    if (s->bulk)
+        return CL_OK;
+    if (!sqlite3_get_autocommit(s->db))
+        return cl_errf(msg, CL_ESTORE, "bulk mode cannot begin inside a transaction");
+    cl_err err = pragma_int(s, "PRAGMA cache_size", &s->saved_cache_size, msg);
+    if (!err)
+        err = pragma_int(s, "PRAGMA wal_autocheckpoint", &s->saved_autocheckpoint, msg);
+    /* A negative cache_size is a size in KiB rather than in pages. */
+    if (!err)
+        err = set_cache_size(s, -(int64_t)STORE_BULK_CACHE_KIB, msg);
+    if (err)
+        return err;
+    sqlite3_wal_autocheckpoint(s->db, BULK_AUTOCHECKPOINT);
+    s->bulk = true;
+    s->put_failed = false;
+    return CL_OK;
+}
+
+static void sqlite_bulk_end(struct store *base)
+{
+    struct sqlite_store *s = sq(base);
+    if (!s->bulk)
+        return;
+    s->bulk = false;
+    char msg[CL_ERRMSG_MAX];
+    if (set_cache_size(s, s->saved_cache_size, msg))
+        log_warn("store: %s", msg);
+    sqlite3_wal_autocheckpoint(s->db, (int)s->saved_autocheckpoint);
+    if (sqlite3_get_autocommit(s->db)) {
+        /* Copy the deferred pages back now, rather than leave a long
+         * checkpoint to the next commit of some other writer. PASSIVE never
+         * waits for readers; whatever it cannot copy yet is copied later. */
+        int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
+            log_warn("store: checkpointing after a bulk load failed: %s", sqlite3_errstr(rc));
+    }
+    /* Shrinking cache_size already dropped the pages above the limit; this
+     * also frees the ones that remain unused. */
+    sqlite3_db_release_memory(s->db);
+}
+
 void store_sqlite_busy_timeout(struct store *s, int ms)
 {
     sqlite3_busy_timeout(sq(s)->db, ms);
+}
+
+int64_t store_sqlite_cache_size(struct store *s)
+{
+    int64_t size = 0;
+    char msg[CL_ERRMSG_MAX];
+    if (pragma_int(sq(s), "PRAGMA cache_size", &size, msg))
+        return 0;
+    return size;
 }
 
 /* ---- transactions -------------------------------------------------------- */
 
 static cl_err sqlite_tx_begin(struct store *base, char *msg)
 {
+    struct sqlite_store *s = sq(base);
     /* IMMEDIATE takes the write lock now, so writers queue here (for up to
      * the busy timeout) and commit one at a time, in seq order. */
-    return run(sq(base), ST_BEGIN_IMMEDIATE, "beginning a write transaction", msg);
+    cl_err err = run(s, ST_BEGIN_IMMEDIATE, "beginning a write transaction", msg);
+    if (!err)
+        s->put_failed = false;
+    return err;
 }
+
+static void sqlite_tx_rollback(struct store *base);
 
 static cl_err sqlite_tx_commit(struct store *base, char *msg)
 {
-    return run(sq(base), ST_COMMIT, "committing", msg);
+    struct sqlite_store *s = sq(base);
+    if (s->put_failed) {
+        /* A put in bulk mode has no savepoint of its own, so a failed one
+         * may have left part of its writes: committing them would break
+         * the feed's invariants. */
+        sqlite_tx_rollback(base);
+        return cl_errf(msg, CL_ESTORE,
+                       "committing: a case write failed in this bulk transaction, "
+                       "so it was rolled back");
+    }
+    return run(s, ST_COMMIT, "committing", msg);
 }
 
 static void sqlite_tx_rollback(struct store *base)
 {
     struct sqlite_store *s = sq(base);
+    s->put_failed = false;
     if (sqlite3_get_autocommit(s->db))
         return;
     char msg[CL_ERRMSG_MAX];
@@ -388,7 +497,8 @@ static cl_err write_case(struct sqlite_store *s, const struct case_record *c, in
     else if (insert)
         *id = sqlite3_last_insert_rowid(s->db);
     else if (sqlite3_changes(s->db) == 0)
-        err = cl_errf(msg, CL_ENOTFOUND, "case %lld does not exist", (long long)c->id);
+        err = cl_errf(msg, CL_ENOTFOUND, "case %lld with number %lld does not exist",
+                      (long long)c->id, (long long)c->number);
     else
         *id = c->id;
     sqlite_done(st);
@@ -426,8 +536,12 @@ static cl_err sqlite_case_put(struct store *base, struct case_record *c,
     if (ev->note && ev->note_len > CASE_NOTE_MAX)
         return cl_errf(msg, CL_ELIMIT, "the note is longer than %d bytes", CASE_NOTE_MAX);
     /* A savepoint makes the three writes all-or-nothing even when the
-     * caller goes on to commit after a failure. */
-    cl_err err = run(s, ST_SAVEPOINT, "storing a case", msg);
+     * caller goes on to commit after a failure. It costs a copy of every
+     * page the put changes (SQLite's sub-journal), about a quarter of a
+     * put's time, so bulk mode does without it and instead lets a
+     * transaction with a failed put only be rolled back. */
+    bool savepoint = !s->bulk;
+    cl_err err = savepoint ? run(s, ST_SAVEPOINT, "storing a case", msg) : CL_OK;
     if (err)
         return err;
     int64_t seq = 0, updated_at = 0, id = 0;
@@ -436,14 +550,17 @@ static cl_err sqlite_case_put(struct store *base, struct case_record *c,
         err = write_case(s, c, seq, updated_at, &id, msg);
     if (!err)
         err = write_event(s, id, ev, msg);
+    if (err && !savepoint) {
+        s->put_failed = true;
+        return err;
+    }
     if (err) {
         char ignored[CL_ERRMSG_MAX];
         run(s, ST_ROLLBACK_TO, "undoing a case write", ignored);
         run(s, ST_RELEASE, "undoing a case write", ignored);
         return err;
     }
-    err = run(s, ST_RELEASE, "storing a case", msg);
-    if (err)
+    if (savepoint && (err = run(s, ST_RELEASE, "storing a case", msg)))
         return err;
     c->id = id;
     c->seq = seq;
@@ -539,6 +656,29 @@ static cl_err sqlite_page_fetch(struct store *base, const struct page_query *q, 
                 err = cl_errf(msg, end, "%s", end_msg);
         }
     }
+    return err;
+}
+
+/* Reads the feed row, which every write updates. A deleted or replaced
+ * file is checked first: SQLite would go on reading and writing the
+ * unlinked inode, and every acknowledged write would be lost at restart. */
+static cl_err sqlite_ping(struct store *base, char *msg)
+{
+    struct sqlite_store *s = sq(base);
+    int moved = 0;
+    if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved)
+        return cl_errf(msg, CL_ESTORE,
+                       "the database file was deleted, moved or replaced since it was opened");
+    sqlite3_stmt *st = NULL;
+    cl_err err = stmt(s, ST_FEED_GET, &st, msg);
+    if (err)
+        return err;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        err = cl_errf(msg, CL_ESTORE, "the feed counters are missing");
+    else if (rc != SQLITE_ROW)
+        err = sqlite_error(s->db, rc, "checking the database", msg);
+    sqlite_done(st);
     return err;
 }
 
@@ -665,9 +805,12 @@ static cl_err sqlite_page_plan(struct store *base, void (*fn)(void *ud, const ch
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sqlite_close,
+    .ping = sqlite_ping,
     .tx_begin = sqlite_tx_begin,
     .tx_commit = sqlite_tx_commit,
     .tx_rollback = sqlite_tx_rollback,
+    .bulk_begin = sqlite_bulk_begin,
+    .bulk_end = sqlite_bulk_end,
     .case_get = sqlite_case_get,
     .case_put = sqlite_case_put,
     .page_fetch = sqlite_page_fetch,

@@ -7,6 +7,7 @@
 #define CL_STORE_STORE_SQLITE_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,6 +57,13 @@ struct sqlite_store {
     struct store base; /* first, so a struct store * points here */
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
+    /* Bulk mode (store_bulk_begin): the settings to restore at its end, and
+     * whether a put without its savepoint failed in the open transaction,
+     * which may then only be rolled back. */
+    bool bulk;
+    bool put_failed;
+    int64_t saved_cache_size;
+    int64_t saved_autocheckpoint;
 };
 
 static inline struct sqlite_store *sq(struct store *s)

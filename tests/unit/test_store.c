@@ -1,7 +1,7 @@
 /* The store's contract on SQLite: migrations, the feed's seq and updated_at
  * rules, page windows and cursors, the page query's plan, case history,
- * users, apps, the token key and writer serialization. Every test uses its own database file
- * in a temporary directory. */
+ * users, apps, the token key, writer serialization and bulk mode. Every
+ * test uses its own database file in a temporary directory. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -336,6 +336,10 @@ static void test_failed_put_changes_nothing(void **state)
     assert_int_equal(store_tx_begin(s, msg), CL_OK);
     assert_int_equal(store_case_put(s, &dup, &ev, MARCH_1, msg), CL_EEXIST);
     assert_int_equal(store_case_put(s, &ghost, &ev, MARCH_1, msg), CL_ENOTFOUND);
+    /* An update cannot give a case another number. */
+    struct case_record renumbered = a;
+    renumbered.number = 5;
+    assert_int_equal(store_case_put(s, &renumbered, &ev, MARCH_1, msg), CL_ENOTFOUND);
     assert_int_equal(store_tx_commit(s, msg), CL_OK);
 
     struct case_record b = new_case(3, MARCH_1);
@@ -901,6 +905,69 @@ static void test_writers_serialize(void **state)
     store_close(&b);
 }
 
+/* Bulk mode tunes only its own connection and restores it at the end; in
+ * it, a failed put leaves a transaction that can only be rolled back. */
+static void test_bulk_mode(void **state)
+{
+    (void)state;
+    char path[128], msg[CL_ERRMSG_MAX];
+    struct store *s = open_new(path, sizeof path);
+    struct store *other = open_ok(path);
+    const int64_t normal = store_sqlite_cache_size(s);
+    assert_int_not_equal(normal, 0);
+
+    /* Not inside a transaction. */
+    assert_int_equal(store_tx_begin(s, msg), CL_OK);
+    assert_int_equal(store_bulk_begin(s, msg), CL_ESTORE);
+    store_tx_rollback(s);
+
+    assert_int_equal(store_bulk_begin(s, msg), CL_OK);
+    assert_int_equal(store_sqlite_cache_size(s), -STORE_BULK_CACHE_KIB);
+    assert_int_equal(store_sqlite_cache_size(other), normal);
+    struct case_record a = new_case(1, MARCH_1);
+    put_case(s, &a, MARCH_1);
+    assert_int_equal(a.seq, 1);
+
+    /* A put that fails after a good one: the commit is refused and takes
+     * the good put with it, so no half-written put can reach the feed. */
+    struct case_record b = new_case(2, MARCH_1), dup = new_case(1, MARCH_1);
+    struct case_event ev = {.kind = ACTION_STATUS, .happened_at = MARCH_1};
+    assert_int_equal(store_tx_begin(s, msg), CL_OK);
+    assert_int_equal(store_case_put(s, &b, &ev, MARCH_1, msg), CL_OK);
+    assert_int_equal(store_case_put(s, &dup, &ev, MARCH_1, msg), CL_EEXIST);
+    assert_int_equal(store_tx_commit(s, msg), CL_ESTORE);
+    assert_non_null(strstr(msg, "rolled back"));
+    struct case_record got;
+    assert_int_equal(store_case_get(other, 2, &got, msg), CL_ENOTFOUND);
+    int64_t count, max_seq;
+    assert_int_equal(store_case_stats(other, &count, &max_seq, msg), CL_OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(max_seq, 1);
+
+    /* The next transaction starts clean. */
+    b = new_case(2, MARCH_1);
+    put_case(s, &b, MARCH_1);
+    assert_int_equal(b.seq, 2);
+
+    store_bulk_end(s);
+    assert_int_equal(store_sqlite_cache_size(s), normal);
+    store_bulk_end(s); /* no-op outside bulk mode */
+
+    /* Outside bulk mode a failed put undoes itself, and the caller may
+     * commit the rest. */
+    struct case_record c = new_case(3, MARCH_1);
+    dup = new_case(1, MARCH_1);
+    assert_int_equal(store_tx_begin(s, msg), CL_OK);
+    assert_int_equal(store_case_put(s, &c, &ev, MARCH_1, msg), CL_OK);
+    assert_int_equal(store_case_put(s, &dup, &ev, MARCH_1, msg), CL_EEXIST);
+    assert_int_equal(store_tx_commit(s, msg), CL_OK);
+    assert_int_equal(store_case_stats(other, &count, &max_seq, msg), CL_OK);
+    assert_int_equal(count, 3);
+    assert_int_equal(max_seq, 3);
+    store_close(&s);
+    store_close(&other);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -922,6 +989,7 @@ int main(void)
         cmocka_unit_test(test_apps),
         cmocka_unit_test(test_token_key_is_shared),
         cmocka_unit_test(test_writers_serialize),
+        cmocka_unit_test(test_bulk_mode),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }
