@@ -137,7 +137,7 @@ static cl_code fetch_page(cl_sync *s)
     buf_reset(&s->json);
     if (buf_reserve(&s->strings, len + 1) || buf_reserve(&s->json, len + 1))
         return CLC_OUT_OF_MEMORY;
-    char msg[CL_ERRMSG_MAX];
+    char msg[CL_ERRMSG_MAX] = "";
     cl_err err = page_parse(c->body.data ? c->body.data : "", len, s->strings.data, s->json.data,
                             &s->pp, msg);
     if (err == CL_ENOMEM)

@@ -10,6 +10,7 @@ struct jp {
     const char *start;
     char *str; /* where the next decoded string goes */
     char *msg;
+    bool saw_ws; /* whitespace between tokens was skipped (see one_case) */
 };
 
 static bool fail(struct jp *j, const char *what)
@@ -20,8 +21,11 @@ static bool fail(struct jp *j, const char *what)
 
 static void ws(struct jp *j)
 {
+    const char *start = j->p;
     while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t'))
         j->p++;
+    if (j->p != start)
+        j->saw_ws = true;
 }
 
 /* Consumes c after optional whitespace. */
@@ -343,6 +347,11 @@ static bool int_value(struct jp *j, int64_t *v, bool nullable)
     if (!number(j, &is_int, v))
         return false;
     if (!is_int) {
+        /* strtod reads on while the bytes could continue a number, and the
+         * body is not NUL-terminated: a byte that cannot must follow within
+         * it. A page never ends in a number, so this rejects no valid one. */
+        if (j->p == j->end)
+            return fail(j, "unexpected end");
         double d = strtod(start, NULL);
         if (!(d >= -9.2e18 && d <= 9.2e18) || d != (double)(int64_t)d)
             return fail(j, "expected an integer");
@@ -415,10 +424,50 @@ static size_t compact(const char *src, size_t n, char *dst)
     return o;
 }
 
+/* The fields of a case. */
+enum case_key {
+    K_OTHER,
+    K_ID,
+    K_NUMBER,
+    K_STATUS,
+    K_ASSIGNEE,
+    K_FOLLOW_UP,
+    K_CLOSE,
+    K_CREATED,
+    K_UPDATED,
+};
+
+/* Which field a key names: one comparison, picked by the first byte,
+ * instead of trying each name in turn (a page has eight keys a case). */
+static enum case_key case_key(const char *key)
+{
+    switch (key[0]) {
+    case 'i':
+        return strcmp(key, "id") == 0 ? K_ID : K_OTHER;
+    case 'n':
+        return strcmp(key, "number_customergauge") == 0 ? K_NUMBER : K_OTHER;
+    case 's':
+        return strcmp(key, "status") == 0 ? K_STATUS : K_OTHER;
+    case 'a':
+        return strcmp(key, "assignee") == 0 ? K_ASSIGNEE : K_OTHER;
+    case 't':
+        return strcmp(key, "time_to_follow_up") == 0 ? K_FOLLOW_UP
+               : strcmp(key, "time_to_close") == 0   ? K_CLOSE
+                                                     : K_OTHER;
+    case 'c':
+        return strcmp(key, "created_at") == 0 ? K_CREATED : K_OTHER;
+    case 'u':
+        return strcmp(key, "updated_at") == 0 ? K_UPDATED : K_OTHER;
+    default:
+        return K_OTHER;
+    }
+}
+
 static bool one_case(struct jp *j, cl_case *k, cl_assignee *a, bool *has_assignee, char **json)
 {
     ws(j);
     const char *obj = j->p;
+    j->saw_ws = false;
     if (!eat(j, '{'))
         return fail(j, "a case must be an object");
     memset(k, 0, sizeof *k);
@@ -432,24 +481,35 @@ static bool one_case(struct jp *j, cl_case *k, cl_assignee *a, bool *has_assigne
             if (!string(j, &key) || !eat(j, ':'))
                 return fail(j, "invalid case object");
             bool ok;
-            if (strcmp(key, "id") == 0)
+            switch (case_key(key)) {
+            case K_ID:
                 ok = (have_id = int_value(j, &k->id, false));
-            else if (strcmp(key, "number_customergauge") == 0)
+                break;
+            case K_NUMBER:
                 ok = int_value(j, &k->number_customergauge, true);
-            else if (strcmp(key, "status") == 0)
+                break;
+            case K_STATUS:
                 ok = str_value(j, &k->status);
-            else if (strcmp(key, "assignee") == 0)
+                break;
+            case K_ASSIGNEE:
                 ok = assignee(j, a, has_assignee);
-            else if (strcmp(key, "time_to_follow_up") == 0)
+                break;
+            case K_FOLLOW_UP:
                 ok = int_value(j, &k->time_to_follow_up, true);
-            else if (strcmp(key, "time_to_close") == 0)
+                break;
+            case K_CLOSE:
                 ok = int_value(j, &k->time_to_close, true);
-            else if (strcmp(key, "created_at") == 0)
+                break;
+            case K_CREATED:
                 ok = str_value(j, &k->created_at);
-            else if (strcmp(key, "updated_at") == 0)
+                break;
+            case K_UPDATED:
                 ok = str_value(j, &k->updated_at);
-            else
+                break;
+            default:
                 ok = skip_value(j, 1);
+                break;
+            }
             if (!ok)
                 return false;
         } while (eat(j, ','));
@@ -459,7 +519,14 @@ static bool one_case(struct jp *j, cl_case *k, cl_assignee *a, bool *has_assigne
     if (!have_id)
         return fail(j, "a case without an integer id");
     k->json = *json;
-    k->json_len = compact(obj, (size_t)(j->p - obj), *json);
+    /* Compact JSON (as closeloop sends it) is copied as it is: with no
+     * whitespace between its tokens, compacting would change nothing. */
+    if (j->saw_ws) {
+        k->json_len = compact(obj, (size_t)(j->p - obj), *json);
+    } else {
+        k->json_len = (size_t)(j->p - obj);
+        memcpy(*json, obj, k->json_len);
+    }
     *json += k->json_len;
     return true;
 }
@@ -516,8 +583,10 @@ cl_err page_parse(const char *body, size_t len, char *strings, char *json, struc
         do {
             const char *key;
             ws(&j);
-            if (!string(&j, &key) || !eat(&j, ':'))
+            if (!string(&j, &key) || !eat(&j, ':')) {
+                fail(&j, "invalid page object");
                 goto bad;
+            }
             if (strcmp(key, "data") == 0 && !have_data) {
                 have_data = true;
                 if (!eat(&j, '[')) {

@@ -40,8 +40,11 @@ cl_err sink_open(const struct sink_config *cfg, struct sink **out, char *msg);
 bool sink_stored_cursor(const struct sink *s, int64_t *cursor);
 
 /* Applies a page and records next_cursor, in that order (SQLite: in one
- * transaction). Returns CL_OK only when both are durable enough to survive
- * the process being killed. */
+ * transaction). JSONL/CSV: returns CL_OK only when both are durable enough
+ * to survive the process being killed. SQLite: the transaction may go on
+ * to hold the next pages too, for up to SQLITE_BATCH_ROWS rows or
+ * SQLITE_BATCH_MS; a kill loses that batch, rows and cursor together, and
+ * sink_finish or sink_free commits it. */
 cl_err sink_write_page(struct sink *s, const cl_case *cases, size_t n, int64_t next_cursor,
                        char *msg);
 

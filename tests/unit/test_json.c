@@ -1,5 +1,6 @@
 /* The JSON writer: exact escaping, UTF-8 validation with U+FFFD replacement,
- * integers at their limits and times. */
+ * integers at their limits and times; the direct writers (json_put_*) and the
+ * case encoding of the sync feed, byte for byte as the appending writers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "api/internal.h"
 #include "common/json.h"
 
 #define TEST_LIMIT (1 << 20)
@@ -198,6 +200,173 @@ static void test_long_mixed(void **state)
     buf_free(&got);
 }
 
+/* Writes s[0..n) with json_str into a buffer capped at the length of its
+ * output, which makes json_str take its appending path. */
+static size_t appended_str(const char *s, size_t n, char *out, size_t cap)
+{
+    char probe[JSON_STR_MAX(256)];
+    size_t want = (size_t)(json_put_str(probe, s, n) - probe);
+    struct buf b;
+    buf_init(&b, want);
+    json_str(&b, s, n);
+    assert_false(buf_failed(&b));
+    assert_true(b.len <= cap);
+    memcpy(out, b.data, b.len);
+    size_t len = b.len;
+    buf_free(&b);
+    return len;
+}
+
+/* json_put_str (the direct path) and json_str's appending path agree on
+ * every table string and on random strings rich in the bytes that matter:
+ * quotes, backslashes, control bytes, UTF-8 leads and continuations. */
+static void test_direct_str_equals_appending(void **state)
+{
+    (void)state;
+    char direct[JSON_STR_MAX(256)], appended[JSON_STR_MAX(256)];
+    for (size_t i = 0; i < sizeof str_cases / sizeof str_cases[0]; i++) {
+        size_t n = strlen(str_cases[i].in);
+        assert_true(n <= 256);
+        size_t len = (size_t)(json_put_str(direct, str_cases[i].in, n) - direct);
+        assert_int_equal(len, strlen(str_cases[i].want));
+        assert_memory_equal(direct, str_cases[i].want, len);
+    }
+    static const unsigned char alphabet[] = {
+        'a',  'Z',  '0',  ' ',  '"',  '\\', '/',  0x00, 0x01, '\n', 0x1f, 0x7f, 0x80, 0xbf, 0xc2,
+        0xc3, 0xa9, 0xe2, 0x82, 0xac, 0xed, 0xa0, 0xf0, 0x9f, 0xf4, 0x90, 0xf5, 0xff, 0xe0, 0x9f};
+    uint64_t x = 88172645463325252ULL;
+    for (int round = 0; round < 20000; round++) {
+        char in[64];
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t n = (size_t)(x % sizeof in);
+        for (size_t i = 0; i < n; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            in[i] = (char)alphabet[x % sizeof alphabet];
+        }
+        size_t dlen = (size_t)(json_put_str(direct, in, n) - direct);
+        size_t alen = appended_str(in, n, appended, sizeof appended);
+        assert_int_equal(dlen, alen);
+        assert_memory_equal(direct, appended, dlen);
+    }
+}
+
+static void test_direct_ints(void **state)
+{
+    (void)state;
+    char out[JSON_INT_MAX + 1], want[32];
+    for (size_t i = 0; i < sizeof int_cases / sizeof int_cases[0]; i++) {
+        *json_put_int(out, int_cases[i].v) = '\0';
+        assert_string_equal(out, int_cases[i].want);
+        *json_put_int_or_null(out, int_cases[i].v) = '\0';
+        assert_string_equal(out, int_cases[i].want_or_null);
+    }
+    /* Every length, and both sides of each power of ten. */
+    for (int64_t p = 1; p <= INT64_MAX / 10; p *= 10) {
+        int64_t vs[] = {p - 1, p, p + 1, 10 * p - 1, -p, -(10 * p - 1)};
+        for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) {
+            *json_put_int(out, vs[i]) = '\0';
+            snprintf(want, sizeof want, "%lld", (long long)vs[i]);
+            assert_string_equal(out, want);
+        }
+    }
+}
+
+static void test_direct_time(void **state)
+{
+    (void)state;
+    char out[JSON_TIME_MAX + 1];
+    *json_put_time(out, 1658016000 + 9 * 3600 + 5 * 60 + 7) = '\0';
+    assert_string_equal(out, "\"2022-07-17 09:05:07\"");
+    /* Each day of four years, at midnight and just before the next. */
+    for (int64_t day = 19000; day < 19000 + 4 * 366; day++) {
+        for (int64_t t = day * 86400; t <= day * 86400 + 86399; t += 86399) {
+            struct buf b;
+            buf_init(&b, TEST_LIMIT);
+            json_time(&b, t);
+            *json_put_time(out, t) = '\0';
+            assert_string_equal(out, b.data);
+            buf_free(&b);
+        }
+    }
+}
+
+/* The JSON of a case, as the sync feed and the write endpoints send it. */
+static const struct {
+    struct case_record c;
+    const char *want;
+} case_cases[] = {
+    {{.id = 1,
+      .number = 4242,
+      .status = CASE_PROGRESS,
+      .has_assignee = true,
+      .assignee = {.id = 7, .username = "janedoe", .email = "jane.doe@example.com"},
+      .time_to_follow_up = 3,
+      .time_to_close = -1,
+      .created_at = 1658016000,
+      .updated_at = 1658016000 + 9 * 3600 + 5 * 60 + 7},
+     "{\"id\":1,\"number_customergauge\":4242,\"status\":\"progress\",\"assignee\":"
+     "{\"id\":7,\"username\":\"janedoe\",\"email\":\"jane.doe@example.com\"},"
+     "\"time_to_follow_up\":3,\"time_to_close\":null,\"created_at\":\"2022-07-17 00:00:00\","
+     "\"updated_at\":\"2022-07-17 09:05:07\"}"},
+    {{.id = 9223372036854775807LL,
+      .number = 1,
+      .status = CASE_OPEN,
+      .time_to_follow_up = -1,
+      .time_to_close = -1,
+      .created_at = 0,
+      .updated_at = 253402300799LL},
+     "{\"id\":9223372036854775807,\"number_customergauge\":1,\"status\":\"open\","
+     "\"assignee\":null,\"time_to_follow_up\":null,\"time_to_close\":null,"
+     "\"created_at\":\"1970-01-01 00:00:00\",\"updated_at\":\"9999-12-31 23:59:59\"}"},
+    {{.id = 12,
+      .number = 987654321,
+      .status = CASE_CLOSED,
+      .has_assignee = true,
+      .assignee = {.id = 0, .username = "a\"b\\c\x01", .email = "\xc3\xa9\xff@x"},
+      .time_to_follow_up = 0,
+      .time_to_close = 8760,
+      .created_at = 1700000000,
+      .updated_at = 1700003600},
+     "{\"id\":12,\"number_customergauge\":987654321,\"status\":\"closed\",\"assignee\":"
+     "{\"id\":0,\"username\":\"a\\\"b\\\\c\\u0001\",\"email\":\"\xc3\xa9" FFFD "@x\"},"
+     "\"time_to_follow_up\":0,\"time_to_close\":8760,\"created_at\":\"2023-11-14 22:13:20\","
+     "\"updated_at\":\"2023-11-14 23:13:20\"}"},
+};
+
+/* The direct encoding of a case and, in a buffer too small for its bound,
+ * the appending one: the same bytes, after whatever the buffer held. */
+static void test_case_json(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof case_cases / sizeof case_cases[0]; i++) {
+        const char *want = case_cases[i].want;
+        size_t n = strlen(want);
+        struct buf b;
+        buf_init(&b, TEST_LIMIT);
+        buf_putc(&b, '[');
+        api_case_json(&b, &case_cases[i].c);
+        assert_false(buf_failed(&b));
+        assert_int_equal(b.len, n + 1);
+        assert_memory_equal(b.data + 1, want, n);
+        assert_int_equal(b.data[b.len], '\0');
+        buf_free(&b);
+
+        buf_init(&b, n + 1); /* room for the case, not for its bound */
+        buf_putc(&b, '[');
+        api_case_json(&b, &case_cases[i].c);
+        assert_false(buf_failed(&b));
+        assert_int_equal(b.len, n + 1);
+        assert_memory_equal(b.data + 1, want, n);
+        buf_free(&b);
+
+        buf_init(&b, n); /* one byte short: fails, as appending always did */
+        buf_putc(&b, '[');
+        api_case_json(&b, &case_cases[i].c);
+        assert_int_equal(b.err, CL_ELIMIT);
+        buf_free(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -209,6 +378,10 @@ int main(void)
         cmocka_unit_test(test_time),
         cmocka_unit_test(test_limit),
         cmocka_unit_test(test_long_mixed),
+        cmocka_unit_test(test_direct_str_equals_appending),
+        cmocka_unit_test(test_direct_ints),
+        cmocka_unit_test(test_direct_time),
+        cmocka_unit_test(test_case_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,6 +73,31 @@ static void test_documented_example(void **state)
     done(&p);
 }
 
+/* A record without whitespace between its tokens is kept byte for byte (it
+ * is copied, not compacted); whitespace anywhere between tokens, even only
+ * inside the assignee, is removed, and whitespace inside strings stays. */
+static void test_record_json_as_sent(void **state)
+{
+    (void)state;
+    struct parsed p = {0};
+    const char *compact_case = "{\"id\":1,\"status\":\"a b\\t\",\"assignee\":{\"id\":2,"
+                               "\"username\":\"x y\"},\"created_at\":\"2022-05-17 12:34:56\"}";
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"data\":[%s,{\"id\":3,\"assignee\":{\"id\":4, \"username\":\"x y\"}}"
+             "],\"cursor\":{\"next\":3}}",
+             compact_case);
+    assert_int_equal(parse(&p, body), CL_OK);
+    assert_int_equal(p.pp.n, 2);
+    const cl_case *a = &p.pp.cases[0], *b = &p.pp.cases[1];
+    assert_int_equal(a->json_len, strlen(compact_case));
+    assert_memory_equal(a->json, compact_case, a->json_len);
+    const char *want = "{\"id\":3,\"assignee\":{\"id\":4,\"username\":\"x y\"}}";
+    assert_int_equal(b->json_len, strlen(want));
+    assert_memory_equal(b->json, want, b->json_len);
+    done(&p);
+}
+
 static void test_empty_page_and_key_order(void **state)
 {
     (void)state;
@@ -190,6 +215,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_documented_example),
+        cmocka_unit_test(test_record_json_as_sent),
         cmocka_unit_test(test_empty_page_and_key_order),
         cmocka_unit_test(test_strings_are_decoded),
         cmocka_unit_test(test_lenient_integers),
