@@ -1,20 +1,29 @@
 #!/bin/sh
 # Installs the Debian packages closeloop needs to build and test, and only
 # those that are missing. Idempotent: prints what it installs, or nothing.
-# Usage: scripts/install-deps.sh [build|test|bench]
+# Usage: scripts/install-deps.sh [build|test|bench|fuzz]
 set -eu
 
 build_pkgs="gcc make pkg-config meson ninja-build libh2o-evloop-dev libssl-dev libsqlite3-dev
 libjansson-dev libcurl4-openssl-dev libpq-dev"
-test_pkgs="libcmocka-dev python3 python3-pytest curl sqlite3 postgresql cppcheck clang-format"
+test_pkgs="libcmocka-dev python3 python3-pytest curl sqlite3 postgresql cppcheck clang-format
+python3-yaml python3-jsonschema nodejs"
 bench_pkgs="wrk nginx gnuplot-nox hyperfine"
+# libFuzzer's runtime comes with clang's compiler-rt (make fuzz).
+fuzz_pkgs="clang libclang-rt-14-dev"
 
 want="$build_pkgs"
 case "${1:-build}" in
 build) ;;
 test) want="$want $test_pkgs" ;;
 bench) want="$want $test_pkgs $bench_pkgs" ;;
-*) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+fuzz) want="$want $test_pkgs $fuzz_pkgs" ;;
+*) echo "usage: $0 [build|test|bench|fuzz]" >&2; exit 2 ;;
+esac
+
+# npm ships inside NodeSource's nodejs package; Debian's nodejs needs its own.
+case " $want " in
+*" nodejs "*) command -v npm >/dev/null 2>&1 || want="$want npm" ;;
 esac
 
 missing=""

@@ -108,6 +108,11 @@ typedef struct cl_options {
     long retry_base_ms;
     long retry_max_ms;
     long deadline_ms;
+    /* A PEM file of CA certificates to trust instead of the system's (a
+     * private CA, a test). NULL = the system's store. Either way the server's
+     * certificate and host name are always verified; a failed verification is
+     * not retried (CLC_NETWORK at once). */
+    const char *ca_file;
 } cl_options;
 
 void cl_options_init(cl_options *opts);

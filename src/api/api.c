@@ -5,6 +5,7 @@
 
 #include "api/internal.h"
 #include "common/log.h"
+#include "common/timeutil.h"
 
 cl_err api_app_init(struct api_app *app, const struct api_config *cfg, char *msg)
 {
@@ -20,7 +21,38 @@ cl_err api_app_init(struct api_app *app, const struct api_config *cfg, char *msg
         return err;
     err = store_token_key(s, app->token_key, msg);
     store_close(&s);
+    if (err)
+        return err;
+
+    const char *labels[METRICS_MAX_ROUTES];
+    size_t nlabels = api_route_labels(labels, METRICS_MAX_ROUTES);
+    app->metrics = metrics_new(labels, nlabels);
+    if (!app->metrics) {
+        err = cl_errf(msg, CL_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (cfg->rate_limit.count) {
+        uint32_t burst = cfg->rate_burst ? cfg->rate_burst : cfg->rate_limit.count;
+        app->limiter = ratelimit_new(&cfg->rate_limit, burst);
+        if (!app->limiter) {
+            err = cl_errf(msg, CL_EINVAL, "invalid rate limit, or out of memory");
+            goto fail;
+        }
+    }
+    return CL_OK;
+
+fail:
+    api_app_fini(app);
     return err;
+}
+
+void api_app_fini(struct api_app *app)
+{
+    if (!app)
+        return;
+    metrics_free(&app->metrics);
+    ratelimit_free(&app->limiter);
+    memset(app->token_key, 0, sizeof app->token_key);
 }
 
 void *api_thread_init(void *app, unsigned thread_index)
@@ -43,7 +75,11 @@ void *api_thread_init(void *app, unsigned thread_index)
         return NULL;
     }
     t->apps = app_cache_new(t->store);
-    if (!t->apps) {
+    /* Shards live in the registry, which outlives every thread: the thread
+     * that serves /metrics may read this one while this thread stops. */
+    t->metrics = metrics_shard_new(t->app->metrics, thread_index);
+    if (!t->apps || !t->metrics) {
+        app_cache_free(&t->apps);
         log_error("worker %u: out of memory", thread_index);
         store_close(&t->store);
         free(t);
@@ -55,12 +91,14 @@ void *api_thread_init(void *app, unsigned thread_index)
 void api_handle(void *thread_ctx, const struct http_request *req, struct http_response *res)
 {
     struct api_thread *t = thread_ctx;
+    int64_t start = time_mono_ns();
 
     api_route(t, req, res);
 
     /* A body that outgrew its cap or memory must not go out truncated. */
     if (buf_failed(res->body))
         api_store_error(res, res->body->err, "response body");
+    metrics_observe(t->metrics, res->route, res->status, time_mono_ns() - start);
 }
 
 void api_thread_fini(void *thread_ctx)

@@ -2,6 +2,7 @@
  * can fail gives the same 401, so a caller learns nothing about which check
  * it failed. */
 #include <stdbool.h>
+#include <string.h>
 #include <strings.h>
 
 #include "api/internal.h"
@@ -55,9 +56,17 @@ bool api_authorize(struct api_thread *t, const struct http_request *req, struct 
         return false;
     }
 
+    /* Who the request is, for the access log: a client_id is no secret. */
+    const char *client_id = app_cache_client_id(t->apps, claims.app_id);
+    if (client_id) {
+        size_t n = strnlen(client_id, sizeof res->app - 1);
+        memcpy(res->app, client_id, n);
+        res->app[n] = '\0';
+    }
+
     if ((claims.scopes & scope) != scope) {
         api_message(res, 403, "This action is unauthorized.");
         return false;
     }
-    return true;
+    return api_throttle(t, claims.app_id, res);
 }

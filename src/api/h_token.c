@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api/basic_auth.h"
 #include "api/internal.h"
 #include "auth/secret.h"
 #include "auth/token.h"
@@ -21,24 +22,9 @@
 
 #define FORM_MEDIA_TYPE    "application/x-www-form-urlencoded"
 #define GRANT_CLIENT_CREDS "client_credentials"
-#define BASIC_SCHEME       "Basic"
-#define BASIC_SCHEME_LEN   (sizeof BASIC_SCHEME - 1)
-#define CLIENT_ID_MAX      (CLIENT_ID_LEN * 2) /* longer presented ids are rejected */
-#define PCT_ESCAPE_LEN     3                   /* "%XX" */
-/* Basic credentials are "id:secret" with both form-urlencoded, so each
- * byte may have grown to a three-byte escape. */
-#define BASIC_MAX_DECODED  (PCT_ESCAPE_LEN * (CLIENT_ID_MAX + SECRET_MAX_LEN) + 1)
 #define PARAM_NAME_SHOWN   64 /* longest parameter name quoted in an error */
 
 #define DESC_BAD_CLIENT "Client authentication failed."
-
-/* The client's credentials as presented, NUL-terminated. */
-struct client_creds {
-    char id[CLIENT_ID_MAX + 1];
-    size_t id_len;
-    char secret[SECRET_MAX_LEN + 1];
-    size_t secret_len;
-};
 
 /* Starts a response with the headers every token response carries: tokens
  * must not be cached by the client or anything in between (RFC 6749 §5.1). */
@@ -141,78 +127,6 @@ static const struct form_param *param(const struct form *f, const char *key)
     return p && p->value_len > 0 ? p : NULL;
 }
 
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Form-urldecodes s[0..n) into dst (cap bytes including the NUL), as
- * RFC 6749 §2.3.1 prescribes for Basic credentials. False on a bad escape,
- * a NUL byte, or when the result does not fit. */
-static bool url_decode(const char *s, size_t n, char *dst, size_t cap, size_t *out_len)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '+') {
-            c = ' ';
-        } else if (c == '%') {
-            if (n - i < PCT_ESCAPE_LEN)
-                return false;
-            int hi = hex_value((unsigned char)s[i + 1]), lo = hex_value((unsigned char)s[i + 2]);
-            if (hi < 0 || lo < 0)
-                return false;
-            c = (unsigned char)(hi << 4 | lo);
-            i += PCT_ESCAPE_LEN - 1;
-        }
-        if (c == '\0' || o + 1 >= cap)
-            return false;
-        dst[o++] = (char)c;
-    }
-    dst[o] = '\0';
-    *out_len = o;
-    return true;
-}
-
-/* Whether the Authorization header uses the Basic scheme (any case). */
-static bool is_basic(const struct http_str *h)
-{
-    return h->p && h->n > BASIC_SCHEME_LEN &&
-           strncasecmp(h->p, BASIC_SCHEME, BASIC_SCHEME_LEN) == 0 && h->p[BASIC_SCHEME_LEN] == ' ';
-}
-
-/* Reads "Basic base64(urlencode(id) ':' urlencode(secret))". False when the
- * header is malformed or either part is empty or too long. */
-static bool basic_creds(const struct http_str *h, struct client_creds *c)
-{
-    const char *p = h->p + BASIC_SCHEME_LEN;
-    size_t n = h->n - BASIC_SCHEME_LEN;
-    while (n > 0 && *p == ' ') {
-        p++;
-        n--;
-    }
-    unsigned char raw[BASIC_MAX_DECODED];
-    size_t raw_len = 0;
-    if (!secret_base64_decode(p, n, false, raw, sizeof raw, &raw_len))
-        return false;
-    const char *plain = (const char *)raw;
-    /* Encoded ids contain no ':', so the first one separates the parts. */
-    const char *colon = memchr(plain, ':', raw_len);
-    if (!colon)
-        return false;
-    size_t id_raw = (size_t)(colon - plain);
-    return url_decode(plain, id_raw, c->id, sizeof c->id, &c->id_len) &&
-           url_decode(colon + 1, raw_len - id_raw - 1, c->secret, sizeof c->secret,
-                      &c->secret_len) &&
-           c->id_len > 0 && c->secret_len > 0;
-}
-
 /* Copies a body parameter's value; false when it is too long. */
 static bool copy_value(const struct form_param *p, char *dst, size_t cap, size_t *len)
 {
@@ -254,14 +168,14 @@ static bool client_creds(const struct http_request *req, const struct form *f,
     const struct form_param *id = param(f, "client_id");
     const struct form_param *secret = param(f, "client_secret");
 
-    if (is_basic(&req->authorization)) {
+    if (basic_auth_is_basic(&req->authorization)) {
         if (id || secret) {
             oauth_error(res, 400, "invalid_request",
                         "Use either HTTP Basic authentication or client_id and client_secret in "
                         "the body, not both.");
             return false;
         }
-        if (!basic_creds(&req->authorization, c)) {
+        if (!basic_auth_decode(&req->authorization, c)) {
             invalid_client(res);
             return false;
         }
@@ -301,6 +215,7 @@ static void issue(struct api_thread *t, const struct app_record *app, unsigned s
     buf_puts(res->body, ",\"scope\":");
     json_cstr(res->body, scope_name(scopes));
     buf_putc(res->body, '}');
+    metrics_inc(t->metrics, METRICS_TOKENS_ISSUED);
 }
 
 void h_token(struct api_thread *t, const struct http_request *req, struct http_response *res)
@@ -344,7 +259,17 @@ void h_token(struct api_thread *t, const struct http_request *req, struct http_r
         return;
     }
     if (err) {
+        if (err == CL_EBUSY || err == CL_ESTORE)
+            metrics_db_error();
         unavailable(res, err, msg);
+        return;
+    }
+    snprintf(res->app, sizeof res->app, "%s", app.client_id);
+    /* The app's rate limit covers its token requests too: a client that
+     * fetches a token per call must not get around it. */
+    if (!api_throttle(t, app.id, res)) {
+        http_response_header(res, "Cache-Control", "no-store");
+        http_response_header(res, "Pragma", "no-cache");
         return;
     }
 

@@ -24,8 +24,9 @@ struct api_thread {
     const struct api_app *app;
     struct store *store;
     struct app_cache *apps;
-    char arena[API_ARENA_BYTES]; /* scratch for form decoding */
-    struct form form;            /* scratch for the parsed query or body */
+    struct metrics_shard *metrics; /* this thread's counters (owned by app->metrics) */
+    char arena[API_ARENA_BYTES];   /* scratch for form decoding */
+    struct form form;              /* scratch for the parsed query or body */
 };
 
 /* Parses a non-empty run of ASCII decimal digits (no sign, no spaces, no
@@ -79,17 +80,31 @@ void api_case_json(struct buf *b, const struct case_record *c);
 
 /* ---- authentication (authn.c) ---------------------------------------- */
 
-/* Checks the Bearer token of req and that it grants scope. Returns true when
- * the request may proceed; otherwise res holds the 401 (with
- * WWW-Authenticate: Bearer) or 403, or a 503 when the app cache cannot reload. */
+/* Checks the Bearer token of req, that it grants scope, and the app's rate
+ * limit. Returns true when the request may proceed, with res->app set to
+ * the app's client_id; otherwise res holds the 401 (with WWW-Authenticate:
+ * Bearer), 403 or 429, or a 503 when the app cache cannot reload. */
 bool api_authorize(struct api_thread *t, const struct http_request *req, struct http_response *res,
                    unsigned scope);
+
+/* ---- rate limiting (throttle.c) --------------------------------------- */
+
+/* Takes one request from app_id's rate limit (see ratelimit.h). True when
+ * the request may proceed, or no limit is configured; otherwise res holds
+ * 429 {"message":"Too Many Attempts."} with Retry-After (whole seconds, at
+ * least 1) and the refusal is counted in the metrics. */
+bool api_throttle(struct api_thread *t, int64_t app_id, struct http_response *res);
 
 /* ---- routing (router.c) ---------------------------------------------- */
 
 /* Dispatches req to its handler after the route's scope check; answers 404
  * for an unknown path and 405 (with Allow) for a known path's other methods. */
 void api_route(struct api_thread *t, const struct http_request *req, struct http_response *res);
+
+/* Fills labels with the distinct path templates of the route table, the
+ * labels api_route puts in http_response.route (static strings), and
+ * returns how many, at most cap. */
+size_t api_route_labels(const char **labels, size_t cap);
 
 /* ---- handlers: one file each ----------------------------------------- */
 
@@ -101,5 +116,8 @@ api_handler_fn h_sync;     /* GET  /v7/rest/sync/close-loop  (h_sync.c) */
 api_handler_fn h_status;   /* PUT  /v7/rest/close-loop/status (h_status.c) */
 api_handler_fn h_assignee; /* PUT  /v7/rest/close-loop/assignee (h_assignee.c) */
 api_handler_fn h_comment;  /* PUT  /v7/rest/close-loop/comment (h_comment.c) */
+api_handler_fn h_health;   /* GET  /healthz                    (h_health.c) */
+api_handler_fn h_metrics;  /* GET  /metrics                    (h_metrics.c) */
+api_handler_fn h_openapi;  /* GET  /openapi.yaml                (h_openapi.c) */
 
 #endif

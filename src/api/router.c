@@ -22,6 +22,11 @@ static const struct route routes[] = {
     {"/v7/rest/close-loop/status", "PUT", h_status, SCOPE_WRITE},
     {"/v7/rest/close-loop/assignee", "PUT", h_assignee, SCOPE_WRITE},
     {"/v7/rest/close-loop/comment", "PUT", h_comment, SCOPE_WRITE},
+    /* Operations: no token, so that probes and scrapers need no secret;
+     * docs/operations.md says not to expose them publicly. */
+    {"/healthz", "GET", h_health, 0},
+    {"/metrics", "GET", h_metrics, 0},
+    {"/openapi.yaml", "GET", h_openapi, 0},
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])
@@ -68,6 +73,8 @@ void api_route(struct api_thread *t, const struct http_request *req, struct http
         const struct route *r = &routes[i];
         if (!str_is(&req->path, r->path))
             continue;
+        if (!path_known)
+            res->route = r->path;
         path_known = true;
         /* Methods are case-sensitive (RFC 9110 §9.1). */
         if (!str_is(&req->method, r->method))
@@ -81,4 +88,18 @@ void api_route(struct api_thread *t, const struct http_request *req, struct http
         method_not_allowed(req, res);
     else
         api_not_found(res);
+}
+
+size_t api_route_labels(const char **labels, size_t cap)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < NROUTES && n < cap; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < n && !seen; j++)
+            seen = strcmp(labels[j], routes[i].path) == 0;
+        if (!seen)
+            labels[n++] = routes[i].path;
+    }
+    return n;
 }

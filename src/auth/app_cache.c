@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/log.h"
 
@@ -14,6 +15,7 @@ struct app_state {
     int64_t id;
     int64_t generation;
     bool revoked;
+    char client_id[CLIENT_ID_LEN + 1]; /* for the access log */
 };
 
 struct app_cache {
@@ -53,7 +55,9 @@ static cl_err collect(void *ud, const struct app_record *a)
         c->apps = p;
         c->cap = cap;
     }
-    c->apps[c->n++] = (struct app_state){a->id, a->generation, a->revoked};
+    struct app_state *st = &c->apps[c->n++];
+    *st = (struct app_state){a->id, a->generation, a->revoked, ""};
+    memcpy(st->client_id, a->client_id, sizeof st->client_id);
     return CL_OK;
 }
 
@@ -121,4 +125,10 @@ cl_err app_cache_check(struct app_cache *c, const struct token_claims *t, int64_
     if (!a || a->revoked || a->generation != t->generation)
         return CL_EAUTH;
     return CL_OK;
+}
+
+const char *app_cache_client_id(const struct app_cache *c, int64_t app_id)
+{
+    const struct app_state *a = c->loaded ? find(c, app_id) : NULL;
+    return a ? a->client_id : NULL;
 }

@@ -27,4 +27,9 @@ void app_cache_free(struct app_cache **c);
  * CL_OK, CL_EAUTH, or a store error when a reload fails. */
 cl_err app_cache_check(struct app_cache *c, const struct token_claims *t, int64_t now_ms);
 
+/* The client_id of app app_id in the current snapshot, or NULL when the
+ * snapshot does not hold it. The string is the cache's and valid until its
+ * next reload (the next app_cache_check): copy it. */
+const char *app_cache_client_id(const struct app_cache *c, int64_t app_id);
+
 #endif

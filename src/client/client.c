@@ -227,6 +227,12 @@ cl_code cl_client_new(const cl_options *o, cl_client **out)
     c->seed = (uint64_t)time_mono_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
     buf_init(&c->body, CL_RESPONSE_MAX);
     rc = setup_curl(c);
+    /* The given CAs replace the system's bundle and directory, so that a
+     * private CA is the only trust anchor. libcurl copies the path. */
+    if (!rc && o->ca_file && *o->ca_file &&
+        (curl_easy_setopt(c->curl, CURLOPT_CAINFO, o->ca_file) != CURLE_OK ||
+         curl_easy_setopt(c->curl, CURLOPT_CAPATH, NULL) != CURLE_OK))
+        rc = CLC_BAD_ARGUMENT;
 out:
     if (rc) {
         cl_client_free(&c);

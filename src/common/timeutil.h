@@ -30,4 +30,8 @@ void time_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
 int64_t time_now(void);
 int64_t time_mono_ms(void);
 
+/* The monotonic clock in nanoseconds, for durations finer than a millisecond
+ * (latency histograms, rate limiting). */
+int64_t time_mono_ns(void);
+
 #endif

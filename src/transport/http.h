@@ -38,6 +38,9 @@ struct http_response {
     struct http_header_out headers[HTTP_MAX_RESPONSE_HEADERS];
     size_t nheaders;
     struct buf *body; /* per-thread buffer lent by the transport, reset for each request */
+    /* For the access log only; never sent. */
+    const char *route; /* static label of the route that served it; NULL: none */
+    char app[48];      /* who the request authenticated as (a client_id); "" if nobody */
 };
 
 /* Adds a response header; silently ignores more than HTTP_MAX_RESPONSE_HEADERS

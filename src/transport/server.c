@@ -21,6 +21,9 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -29,18 +32,38 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/timeutil.h"
 
-#define MAX_THREADS     256
-#define ACCEPT_BATCH    64  /* accepts per wake-up, so one thread cannot starve its loop */
-#define LOOP_WAIT_MS    100 /* how often a worker looks at the stop flag */
-#define FORCE_CLOSE_MS  1000
-#define ACCESS_LOG_PATH 200 /* bytes of path and query in an access log line */
-#define SIGNAL_POLL_MS  200
+#define MAX_THREADS    256
+#define ACCEPT_BATCH   64  /* accepts per wake-up, so one thread cannot starve its loop */
+#define LOOP_WAIT_MS   100 /* how often a worker looks at the stop flag */
+#define FORCE_CLOSE_MS 1000
+#define SIGNAL_POLL_MS 200
+#define STALL_SWEEP_MS 250 /* how often HTTP/2 connections are checked for a stalled request */
+
+/* Descriptors the process needs besides its connections: stdio, the main
+ * thread's database, and per worker its listener, epoll, h2o's message queue
+ * and a SQLite connection with its -wal and -shm files. */
+#define FD_RESERVE_BASE       32
+#define FD_RESERVE_PER_THREAD 8
+
+/* OpenSSL 1.1 has no decoder library; its PEM errors say the same. */
+#ifndef ERR_LIB_OSSL_DECODER
+#define ERR_LIB_OSSL_DECODER ERR_LIB_PEM
+#endif
+
+/* TLS 1.2 cipher suites: ECDHE key exchange and AEAD only, the ones HTTP/2
+ * allows (RFC 7540 §9.2.2). TLS 1.3 has only such suites; OpenSSL's default
+ * list for it stays. */
+#define TLS12_CIPHERS                                                                              \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                                   \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                   \
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
 struct server;
 
@@ -61,6 +84,7 @@ struct worker {
     struct buf body;      /* the response buffer lent to the application */
     h2o_linklist_t conns; /* struct conn, every open accepted socket */
     size_t nconns;
+    int64_t swept_at; /* when stalled HTTP/2 connections were last looked for */
 };
 
 /* An accepted socket. h2o owns the HTTP state; this only tracks the socket so
@@ -71,6 +95,7 @@ struct conn {
     struct worker *w;
     h2o_socket_t *sock;
     h2o_timeout_entry_t linger; /* rejected connections: time left to drain */
+    int64_t waiting_since;      /* accepted, or last HTTP/2 request: see close_stalled */
     bool rejected;
     bool shut; /* shutdown(2) already called during drain */
 };
@@ -92,8 +117,11 @@ struct server {
     unsigned nthreads;
     unsigned max_connections;
     unsigned shutdown_grace_ms;
+    unsigned request_timeout_ms;
     unsigned port;
     h2o_globalconf_t globalconf;
+    SSL_CTX *ssl_ctx;        /* NULL: plain HTTP; else HTTPS with ALPN h2 and http/1.1 */
+    SSL_CTX *reject_ssl_ctx; /* the same without ALPN, for answering over the cap */
     struct worker *workers;
     atomic_uint open_conns;
     atomic_int stopping;
@@ -182,29 +210,50 @@ static struct worker *worker_of(h2o_req_t *req)
     return H2O_STRUCT_FROM_MEMBER(struct worker, ctx, req->conn->ctx);
 }
 
+/* The peer's numeric address, or "" when the connection cannot tell. */
+static void peer_address(h2o_req_t *req, char *out, size_t cap)
+{
+    struct sockaddr_storage ss;
+    out[0] = '\0';
+    if (!req->conn->callbacks->get_peername)
+        return;
+    socklen_t len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    if (len == 0 ||
+        getnameinfo((struct sockaddr *)&ss, len, out, (socklen_t)cap, NULL, 0, NI_NUMERICHOST) != 0)
+        out[0] = '\0';
+}
+
+/* One access log line (see common/accesslog.h, which cuts the target short,
+ * neutralises control bytes and redacts credential-like query values). res
+ * is the application's response, for its route and app; NULL for the
+ * answers the transport gives by itself. */
+static void access_log_entry(struct server *srv, h2o_req_t *req, int status, size_t bytes,
+                             int64_t duration_ns, const struct http_response *res)
+{
+    static const struct accesslog stderr_text = {STDERR_FILENO, LOG_FORMAT_TEXT, false};
+    if (!srv->cfg->access_log)
+        return;
+    char remote[NI_MAXHOST];
+    peer_address(req, remote, sizeof remote);
+    struct access_entry e = {
+        .method = req->method.base,
+        .method_len = req->method.len,
+        .target = req->path.base,
+        .target_len = req->path.len,
+        .status = status,
+        .bytes = bytes,
+        .duration_ns = duration_ns,
+        .route = res ? res->route : NULL,
+        .app = res ? res->app : NULL,
+        .remote = remote,
+    };
+    accesslog_write(srv->cfg->access_log_to ? srv->cfg->access_log_to : &stderr_text, &e);
+}
+
 static void access_log(struct server *srv, h2o_req_t *req, int status, size_t bytes,
                        int64_t duration_ms)
 {
-    if (!srv->cfg->access_log)
-        return;
-    /* The target comes from the wire: cut it short and neutralise control
-     * bytes so that one request stays one log line. */
-    char target[ACCESS_LOG_PATH + 1];
-    size_t n = req->path.len < ACCESS_LOG_PATH ? req->path.len : ACCESS_LOG_PATH;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)req->path.base[i];
-        target[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-    }
-    target[n] = '\0';
-    char method[16];
-    size_t m = req->method.len < sizeof method - 1 ? req->method.len : sizeof method - 1;
-    for (size_t i = 0; i < m; i++) {
-        unsigned char c = (unsigned char)req->method.base[i];
-        method[i] = c <= 0x20 || c == 0x7f ? '?' : (char)c;
-    }
-    method[m] = '\0';
-    log_info("%s %s%s %d %zu %lldms", method[0] ? method : "-", target[0] ? target : "-",
-             req->path.len > n ? "..." : "", status, bytes, (long long)duration_ms);
+    access_log_entry(srv, req, status, bytes, duration_ms * 1000000, NULL);
 }
 
 static void send_json_error(h2o_req_t *req, int status)
@@ -268,12 +317,26 @@ static void send_app_response(h2o_req_t *req, const struct http_response *res)
     h2o_send_inline(req, res->body->data ? res->body->data : "", res->body->len);
 }
 
+/* A whole HTTP/2 request has arrived: its connection's request deadline
+ * starts again (see close_stalled). HTTP/1 has h2o's own. */
+static void note_http2_request(h2o_req_t *req, int64_t now)
+{
+    if (req->version < 0x200 || !req->conn->callbacks->get_socket)
+        return;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    struct conn *c = sock ? sock->on_close.data : NULL;
+    if (c)
+        c->waiting_since = now;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
     struct worker *w = worker_of(req);
     struct server *srv = w->srv;
     int64_t now = time_mono_ms();
+    note_http2_request(req, now);
+    int64_t start_ns = time_mono_ns(); /* for the access log's sub-millisecond durations */
 
     if (!headers_within_limits(req)) {
         send_json_error(req, 431);
@@ -324,7 +387,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         send_app_response(req, &res);
         bytes = w->body.len;
     }
-    access_log(srv, req, status, bytes, time_mono_ms() - now);
+    access_log_entry(srv, req, status, bytes, time_mono_ns() - start_ns, &res);
     return 0;
 }
 
@@ -409,15 +472,42 @@ static void on_reject_written(h2o_socket_t *sock, const char *err)
     h2o_timeout_link(c->w->loop, &c->w->ctx.one_sec_timeout, &c->linger);
 }
 
-/* A rejected connection stops counting against the cap at once: it only
- * lingers for a second, and counting it would turn a burst of rejects into
- * more rejects after the served connections have gone. */
-static void reject(struct conn *c)
+static void send_reject(struct conn *c)
 {
-    c->rejected = true;
-    atomic_fetch_sub(&c->w->srv->open_conns, 1);
     h2o_iovec_t msg = h2o_iovec_init(REJECT_RESPONSE, sizeof REJECT_RESPONSE - 1);
     h2o_socket_write(c->sock, &msg, 1, on_reject_written);
+}
+
+static void on_reject_handshake(h2o_socket_t *sock, const char *err)
+{
+    struct conn *c = sock->on_close.data;
+    if (err) {
+        h2o_socket_close(sock);
+        return;
+    }
+    h2o_timeout_unlink(&c->linger);
+    send_reject(c);
+}
+
+/* A rejected connection stops counting against the cap at once: it only
+ * lingers for a second, and counting it would turn a burst of rejects into
+ * more rejects after the served connections have gone.
+ *
+ * Over TLS the client can read the 503 only after a handshake. That
+ * handshake offers no ALPN, so the client speaks HTTP/1.1 and the canned
+ * response fits; it gets the same time limit as any other handshake. */
+static void reject(struct conn *c)
+{
+    struct server *srv = c->w->srv;
+    c->rejected = true;
+    atomic_fetch_sub(&srv->open_conns, 1);
+    if (srv->reject_ssl_ctx) {
+        c->linger.cb = on_linger_timeout;
+        h2o_timeout_link(c->w->loop, &c->w->ctx.handshake_timeout, &c->linger);
+        h2o_socket_ssl_handshake(c->sock, srv->reject_ssl_ctx, NULL, on_reject_handshake);
+        return;
+    }
+    send_reject(c);
 }
 
 static void on_accept(h2o_socket_t *listener, const char *err)
@@ -448,6 +538,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         }
         c->w = w;
         c->sock = sock;
+        c->waiting_since = time_mono_ms();
         h2o_linklist_insert(&w->conns, &c->link);
         w->nconns++;
         sock->on_close.cb = on_conn_close;
@@ -481,6 +572,28 @@ static void close_idle(struct worker *w, bool all)
                 continue;
         }
         shutdown(fd, SHUT_RDWR);
+        c->shut = true;
+    }
+}
+
+/* Closes the HTTP/2 connections that have not completed a request within
+ * the request timeout of their start or of their previous request. h2o 2.2
+ * applies no request deadline to HTTP/2, and its idle timer restarts with
+ * every frame, so without this a client sending a body a byte at a time
+ * would hold its connection forever; an idle one is closed the same way, as
+ * h2o closes an idle HTTP/1 connection. A connection with a response being
+ * written is left alone. shutdown(2) lets h2o close it through its own path. */
+static void close_stalled(struct worker *w, int64_t now)
+{
+    for (h2o_linklist_t *n = w->conns.next; n != &w->conns; n = n->next) {
+        struct conn *c = H2O_STRUCT_FROM_MEMBER(struct conn, link, n);
+        if (c->shut || c->rejected || !c->sock->ssl ||
+            now - c->waiting_since < (int64_t)w->srv->request_timeout_ms)
+            continue;
+        h2o_iovec_t proto = h2o_socket_ssl_get_selected_protocol(c->sock);
+        if (proto.len < 2 || memcmp(proto.base, "h2", 2) != 0 || h2o_socket_is_writing(c->sock))
+            continue;
+        shutdown(h2o_socket_get_fd(c->sock), SHUT_RDWR);
         c->shut = true;
     }
 }
@@ -544,6 +657,9 @@ static void *worker_main(void *arg)
     h2o_context_init(&w->ctx, w->loop, &srv->globalconf);
     w->accept_ctx.ctx = &w->ctx;
     w->accept_ctx.hosts = srv->globalconf.hosts;
+    /* With a context, h2o_accept does the TLS handshake (bounded by the
+     * handshake timeout) and picks HTTP/2 or HTTP/1.1 by ALPN. */
+    w->accept_ctx.ssl_ctx = srv->ssl_ctx;
     h2o_linklist_init_anchor(&w->conns);
     buf_init(&w->body, HTTP_MAX_RESPONSE_BYTES);
     w->listener = h2o_evloop_socket_create(w->loop, w->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
@@ -563,6 +679,11 @@ static void *worker_main(void *arg)
             if (w->accept_paused_at && time_mono_ms() - w->accept_paused_at >= LOOP_WAIT_MS) {
                 w->accept_paused_at = 0;
                 h2o_socket_read_start(w->listener, on_accept);
+            }
+            int64_t now = time_mono_ms();
+            if (srv->ssl_ctx && now - w->swept_at >= STALL_SWEEP_MS) {
+                w->swept_at = now;
+                close_stalled(w, now);
             }
         }
     }
@@ -663,6 +784,135 @@ static cl_err open_listeners(struct server *srv, const char *host, char *msg)
     return CL_OK;
 }
 
+/* Formats the thread's OpenSSL error into msg as "<what>: <reason>" and
+ * clears the error queue. The first error is the cause; the later ones only
+ * say which layer passed it on ("PEM lib"). */
+static cl_err tls_error(char *msg, const char *what)
+{
+    unsigned long e = ERR_peek_error();
+    const char *reason = e ? ERR_reason_error_string(e) : NULL;
+    if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
+        reason = "no PEM data in the file";
+    cl_err err = cl_errf(msg, CL_EINVAL, "%s: %s", what, reason ? reason : "unknown TLS error");
+    ERR_clear_error();
+    return err;
+}
+
+static cl_err tls_readable(const char *what, const char *path, char *msg)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return cl_errf(msg, CL_EINVAL, "cannot read %s %s: %s", what, path, strerror(errno));
+    fclose(f);
+    return CL_OK;
+}
+
+/* Creates the TLS context of cfg's certificate and key in *out (NULL when
+ * cfg has none), owned by the caller (SSL_CTX_free). TLS 1.2 or newer,
+ * forward-secret AEAD suites only, no compression (CRIME), no client-started
+ * renegotiation. With alpn, clients may choose h2 or http/1.1; without, the
+ * handshake settles no protocol and clients speak HTTP/1.1. On failure
+ * returns CL_EINVAL (CL_ENOMEM) with msg and *out stays NULL. */
+static cl_err tls_context_new(const struct server_config *cfg, bool alpn, SSL_CTX **out, char *msg)
+{
+    *out = NULL;
+    if (!cfg->tls_cert != !cfg->tls_key)
+        return cl_errf(msg, CL_EINVAL, "TLS needs both a certificate and its private key");
+    if (!cfg->tls_cert)
+        return CL_OK;
+    cl_err err = tls_readable("TLS certificate", cfg->tls_cert, msg);
+    if (!err)
+        err = tls_readable("TLS key", cfg->tls_key, msg);
+    if (err)
+        return err;
+
+    ERR_clear_error();
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx)
+        return cl_errf(msg, CL_ENOMEM, "cannot create a TLS context");
+    char what[CL_ERRMSG_MAX];
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1) {
+        err = tls_error(msg, "cannot configure TLS");
+        goto out;
+    }
+    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
+        snprintf(what, sizeof what, "cannot use TLS certificate %s", cfg->tls_cert);
+        err = tls_error(msg, what);
+        goto out;
+    }
+    /* Loading a key checks it against a certificate of the same type; the
+     * final check also catches a key of another type (RSA beside EC). */
+    int loaded = SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM);
+    unsigned long first = ERR_peek_error(), last = ERR_peek_last_error();
+    if (loaded != 1 && ERR_GET_LIB(last) == ERR_LIB_X509 &&
+        ERR_GET_REASON(last) == X509_R_KEY_VALUES_MISMATCH)
+        loaded = -1;
+    if (loaded == 1 && SSL_CTX_check_private_key(ctx) != 1)
+        loaded = -1;
+    if (loaded == -1) {
+        ERR_clear_error();
+        err = cl_errf(msg, CL_EINVAL, "TLS key %s does not match the certificate in %s",
+                      cfg->tls_key, cfg->tls_cert);
+        goto out;
+    }
+    if (loaded != 1) {
+        if (ERR_GET_LIB(first) == ERR_LIB_PEM || ERR_GET_LIB(first) == ERR_LIB_OSSL_DECODER) {
+            /* OpenSSL 3 calls a file without a key "unsupported". */
+            ERR_clear_error();
+            err = cl_errf(msg, CL_EINVAL, "cannot use TLS key %s: no PEM private key in the file",
+                          cfg->tls_key);
+        } else {
+            snprintf(what, sizeof what, "cannot use TLS key %s", cfg->tls_key);
+            err = tls_error(msg, what);
+        }
+        goto out;
+    }
+    if (alpn)
+        h2o_ssl_register_alpn_protocols(ctx, h2o_alpn_protocols);
+out:
+    if (err)
+        SSL_CTX_free(ctx);
+    else
+        *out = ctx;
+    return err;
+}
+
+cl_err server_tls_check(const struct server_config *cfg, char *msg)
+{
+    SSL_CTX *ctx = NULL;
+    cl_err err = tls_context_new(cfg, false, &ctx, msg);
+    SSL_CTX_free(ctx);
+    return err;
+}
+
+/* Raises the soft limit on open descriptors to the hard one (distributions
+ * often start processes at 1024), and returns the connection cap that fits
+ * under it: with a cap above the limit, connections beyond the limit would
+ * wait unanswered in the kernel's accept queue instead of getting a 503. */
+static unsigned fit_descriptor_limit(unsigned nthreads, unsigned max_connections)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return max_connections;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = {rl.rlim_max, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            rl.rlim_cur = rl.rlim_max;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY)
+        return max_connections;
+    rlim_t reserve = FD_RESERVE_BASE + (rlim_t)FD_RESERVE_PER_THREAD * nthreads;
+    rlim_t room = rl.rlim_cur > reserve + 1 ? rl.rlim_cur - reserve : 1;
+    if (room >= max_connections)
+        return max_connections;
+    log_warn("the descriptor limit is %llu: serving at most %llu connections, not %u",
+             (unsigned long long)rl.rlim_cur, (unsigned long long)room, max_connections);
+    return (unsigned)room;
+}
+
 static void configure(struct server *srv)
 {
     const struct server_config *cfg = srv->cfg;
@@ -682,6 +932,9 @@ static void configure(struct server *srv)
      * expiry h2o closes the connection without a response. */
     gc->http1.req_timeout =
         cfg->request_timeout_ms ? cfg->request_timeout_ms : HTTP_DEFAULT_REQUEST_TIMEOUT_MS;
+    /* A client that dawdles through the TLS handshake gets no more time than
+     * one that dawdles through its request. */
+    gc->handshake_timeout = gc->http1.req_timeout;
     /* Cleartext HTTP/2 (Upgrade: h2c and prior knowledge) is off: clients
      * do not use it in practice, and h2o 2.2 answers an oversized body there
      * with REFUSED_STREAM, which clients retry, instead of a 413. HTTP/2
@@ -754,17 +1007,23 @@ cl_err server_run(const struct server_config *cfg, const struct http_app *app, c
     srv->app = app;
     srv->nthreads = cfg->threads ? (cfg->threads > MAX_THREADS ? MAX_THREADS : cfg->threads)
                                  : default_threads();
-    srv->max_connections =
-        cfg->max_connections ? cfg->max_connections : HTTP_DEFAULT_MAX_CONNECTIONS;
+    srv->max_connections = fit_descriptor_limit(
+        srv->nthreads, cfg->max_connections ? cfg->max_connections : HTTP_DEFAULT_MAX_CONNECTIONS);
     srv->shutdown_grace_ms =
         cfg->shutdown_grace_ms ? cfg->shutdown_grace_ms : HTTP_DEFAULT_SHUTDOWN_GRACE_MS;
+    srv->request_timeout_ms =
+        cfg->request_timeout_ms ? cfg->request_timeout_ms : HTTP_DEFAULT_REQUEST_TIMEOUT_MS;
     atomic_init(&srv->open_conns, 0);
     atomic_init(&srv->stopping, 0);
     atomic_init(&srv->loop_failed, 0);
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->cond, NULL);
 
-    cl_err err = CL_OK;
+    cl_err err = tls_context_new(cfg, true, &srv->ssl_ctx, msg);
+    if (!err)
+        err = tls_context_new(cfg, false, &srv->reject_ssl_ctx, msg);
+    if (err)
+        goto out;
     const char *host = cfg->host && cfg->host[0] ? cfg->host : "0.0.0.0";
     srv->workers = calloc(srv->nthreads, sizeof *srv->workers);
     if (!srv->workers) {
@@ -826,6 +1085,8 @@ out:
                 close(srv->workers[i].listen_fd);
     }
     free(srv->workers);
+    SSL_CTX_free(srv->ssl_ctx);
+    SSL_CTX_free(srv->reject_ssl_ctx);
     pthread_cond_destroy(&srv->cond);
     pthread_mutex_destroy(&srv->lock);
     free(srv);

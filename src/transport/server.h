@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/accesslog.h"
 #include "common/err.h"
 #include "transport/http.h"
 
@@ -23,18 +24,28 @@
 /* Timeouts: the whole request (headers and body) must arrive within
  * request_timeout_ms of the connection starting to wait for it, else the
  * connection is closed without a response. h2o has no separate HTTP/1 idle
- * timer: the same deadline bounds the wait for the next keep-alive request,
- * and idle_timeout_ms applies to HTTP/2 connections only. */
+ * timer: the same deadline bounds the wait for the next keep-alive request.
+ * Over TLS the handshake has the same limit, and an HTTP/2 connection must
+ * complete a request within it of its start or of its previous request
+ * (enforced by the server, as h2o 2.2 does not); idle_timeout_ms is h2o's own
+ * HTTP/2 idle timer, which therefore matters only when it is shorter. */
 struct server_config {
     const char *host;            /* listen address, e.g. "127.0.0.1" */
     unsigned port;               /* 0 picks a free port (tests); on_ready gets it */
     unsigned threads;            /* worker threads; 0 = number of cores */
-    unsigned max_connections;    /* 0 = HTTP_DEFAULT_MAX_CONNECTIONS */
+    unsigned max_connections;    /* 0 = HTTP_DEFAULT_MAX_CONNECTIONS; see server_run */
     unsigned request_timeout_ms; /* 0 = default; see above */
     unsigned idle_timeout_ms;    /* 0 = default; see above */
     unsigned shutdown_grace_ms;  /* 0 = default */
     int access_log; /* non-zero: one line per request on stderr (never the query's secrets:
                        tokens travel in headers, which are never logged) */
+    /* Where and how access_log writes (see common/accesslog.h); NULL: text on stderr. */
+    const struct accesslog *access_log_to;
+    /* HTTPS: both set, or neither (plain HTTP). PEM files, read once at start-up: the
+     * certificate chain (leaf first) and its private key. Over TLS, clients may use HTTP/2
+     * (ALPN "h2") or HTTP/1.1; TLS 1.2 is the oldest version accepted. */
+    const char *tls_cert;
+    const char *tls_key;
     void (*on_ready)(unsigned bound_port, void *arg); /* after listening, before serving */
     void *on_ready_arg;
 };
@@ -53,8 +64,21 @@ struct server_config {
  * served. Returns CL_EIO with msg when it cannot listen ("cannot listen on
  * 127.0.0.1:8080: Address already in use") or a thread_init returns NULL (the
  * threads that did initialise are finalised first), CL_EINVAL for a missing
- * callback or a port above 65535. The configuration is only read, and must
- * stay valid until server_run returns. */
+ * callback, a port above 65535 or unusable TLS files (as server_tls_check).
+ * The configuration is only read, and must stay valid until server_run
+ * returns.
+ *
+ * Descriptors: the process's soft RLIMIT_NOFILE is raised to its hard limit,
+ * and the connection cap is lowered (with a warning in the log) to what that
+ * limit leaves after a reserve for the process's own files, so that clients
+ * beyond the cap get the 503 instead of waiting unaccepted. */
 cl_err server_run(const struct server_config *cfg, const struct http_app *app, char *msg);
+
+/* Loads cfg's TLS certificate and key the way server_run will, and frees
+ * them again, so that a command can refuse bad files before it opens
+ * anything else. Returns CL_OK when cfg has no TLS files or they are usable;
+ * CL_EINVAL with msg when only one of the two is given, a file cannot be
+ * read or parsed, or the key does not match the certificate. */
+cl_err server_tls_check(const struct server_config *cfg, char *msg);
 
 #endif

@@ -279,7 +279,7 @@ class Api:
 
 # ---- the process ------------------------------------------------------------
 
-LISTEN_RE = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
+LISTEN_RE = re.compile(r"listening on https?://127\.0\.0\.1:(\d+)")
 
 
 class Server:
