@@ -280,7 +280,7 @@ void h_token(struct api_thread *t, const struct http_request *req, struct http_r
         unsigned want = 0;
         if (!scope_parse(scope->value, scope->value_len, &want)) {
             oauth_error(res, 400, "invalid_scope",
-                        "The scope must be \"read\", \"write\" or \"read write\".");
+                        "The scope must be 'read', 'write' or 'read write'.");
             return;
         }
         if ((want & ~app.scopes) != 0) {

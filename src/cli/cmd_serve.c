@@ -63,6 +63,7 @@ static const char usage_text[] =
     "                       access log and the server's own messages\n"
     "  --log-file PATH      append the access log to PATH instead of stderr\n"
     "\n"
+    "GET /openapi.yaml serves the OpenAPI 3.1 document of the API.\n"
     "GET /healthz (200, or 503 when the database fails) and GET /metrics (Prometheus)\n"
     "need no token: do not expose them publicly (see docs/operations.md).\n";
 

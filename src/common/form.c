@@ -19,13 +19,15 @@ static int hex_value(unsigned char c)
 }
 
 /* Quotes an offending escape for a message, replacing bytes that are not
- * printable ASCII, so the message is safe to show in any response. */
+ * printable ASCII and quote characters with '?', so the message is safe to
+ * show in any response, including an OAuth error_description (RFC 6749
+ * §5.2 allows neither '"' nor '\' there). */
 static void quote_escape(const char *s, size_t n, char out[ESCAPE_LEN + 1])
 {
     size_t i;
     for (i = 0; i < n && i < ESCAPE_LEN; i++) {
         unsigned char c = (unsigned char)s[i];
-        out[i] = c > 0x20 && c < 0x7f && c != '"' && c != '\\' ? (char)c : '?';
+        out[i] = c > 0x20 && c < 0x7f && c != '"' && c != '\'' && c != '\\' ? (char)c : '?';
     }
     out[i] = '\0';
 }
@@ -44,13 +46,12 @@ static cl_err decode(const char *s, size_t n, char *dst, size_t *out_len, char *
             quote_escape(s + i, n - i, shown);
             if (n - i < ESCAPE_LEN)
                 return cl_errf(msg, CL_EINVAL,
-                               "The parameters contain an incomplete percent escape \"%s\".",
-                               shown);
+                               "The parameters contain an incomplete percent escape '%s'.", shown);
             int hi = hex_value((unsigned char)s[i + 1]);
             int lo = hex_value((unsigned char)s[i + 2]);
             if (hi < 0 || lo < 0)
                 return cl_errf(msg, CL_EINVAL,
-                               "The parameters contain an invalid percent escape \"%s\".", shown);
+                               "The parameters contain an invalid percent escape '%s'.", shown);
             c = (unsigned char)(hi << 4 | lo);
             i += ESCAPE_LEN - 1;
         }

@@ -75,14 +75,14 @@ static const struct {
     cl_err err;
     const char *msg_part; /* the message must name the problem */
 } bad_cases[] = {
-    {"a=%zz", CL_EINVAL, "invalid percent escape \"%zz\""},
-    {"a=%g0", CL_EINVAL, "invalid percent escape \"%g0\""},
-    {"a=%0g&b=1", CL_EINVAL, "invalid percent escape \"%0g\""},
-    {"%%41=1", CL_EINVAL, "invalid percent escape \"%%4\""},
-    {"a=%4", CL_EINVAL, "incomplete percent escape \"%4\""},
-    {"a=%", CL_EINVAL, "incomplete percent escape \"%\""},
-    {"a=%4&b=1", CL_EINVAL, "incomplete percent escape \"%4\""},
-    {"a%=1", CL_EINVAL, "incomplete percent escape \"%\""},
+    {"a=%zz", CL_EINVAL, "invalid percent escape '%zz'"},
+    {"a=%g0", CL_EINVAL, "invalid percent escape '%g0'"},
+    {"a=%0g&b=1", CL_EINVAL, "invalid percent escape '%0g'"},
+    {"%%41=1", CL_EINVAL, "invalid percent escape '%%4'"},
+    {"a=%4", CL_EINVAL, "incomplete percent escape '%4'"},
+    {"a=%", CL_EINVAL, "incomplete percent escape '%'"},
+    {"a=%4&b=1", CL_EINVAL, "incomplete percent escape '%4'"},
+    {"a%=1", CL_EINVAL, "incomplete percent escape '%'"},
     {"a=%00", CL_EINVAL, "NUL"},
     {"%00=1", CL_EINVAL, "NUL"},
 };
