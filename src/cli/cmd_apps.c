@@ -80,10 +80,12 @@ static int open_store(const struct apps_opts *o, struct store **s)
     cl_err err = store_open(url, s, msg);
     if (err) {
         /* The store's message names the database already. */
+        char shown[STORE_URL_SHOWN_MAX];
         if (*msg)
             cli_error("%s", msg);
         else
-            cli_error("cannot open database %s: %s", url, cl_strerror(err));
+            cli_error("cannot open database %s: %s", store_url_redact(url, shown, sizeof shown),
+                      cl_strerror(err));
         return EXIT_STORAGE;
     }
     return EXIT_OK;

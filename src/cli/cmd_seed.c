@@ -9,7 +9,7 @@
 #include "store/store.h"
 
 static const char usage_text[] =
-    "usage: closeloop seed --cases N [--users U] [--days D] [--seed S] [--db PATH]\n"
+    "usage: closeloop seed --cases N [--users U] [--days D] [--seed S] [--db URL]\n"
     "\n"
     "Creates N realistic cases (open, in progress, closed and reopened; assigned\n"
     "to U users, default 25; with notes) whose actions are spread over the last D\n"
@@ -90,7 +90,8 @@ int cmd_seed(int argc, char **argv)
     struct store *s = NULL;
     const char *db = cli_db_url(db_flag);
     if (store_open(db, &s, msg)) {
-        cli_error("cannot open database %s: %s", db, msg);
+        char shown[STORE_URL_SHOWN_MAX];
+        cli_error("cannot open database %s: %s", store_url_redact(db, shown, sizeof shown), msg);
         return EXIT_STORAGE;
     }
     struct progress_state ps = {.started_ms = time_mono_ms()};

@@ -33,7 +33,7 @@ enum { OPT_TLS_CERT = 1100, OPT_TLS_KEY, OPT_MAX_CONNECTIONS, OPT_REQUEST_TIMEOU
 enum { OPT_RATE_LIMIT = 1200, OPT_RATE_LIMIT_BURST, OPT_LOG_FORMAT, OPT_LOG_FILE };
 
 static const char usage_text[] =
-    "usage: closeloop serve [--listen HOST:PORT] [--db PATH] [--region eu|us|au]\n"
+    "usage: closeloop serve [--listen HOST:PORT] [--db URL] [--region eu|us|au]\n"
     "                       [--threads N] [--token-ttl SECONDS] [--quiet] [--demo]\n"
     "                       [--tls-cert FILE --tls-key FILE] [--max-connections N]\n"
     "                       [--request-timeout-ms N]\n"
@@ -44,7 +44,8 @@ static const char usage_text[] =
     "and the PUT /v7/rest/close-loop/... write endpoints.\n"
     "\n"
     "  --listen HOST:PORT   address to listen on (default " DEFAULT_LISTEN "; port 0 picks one)\n"
-    "  --db PATH            SQLite database (default $CLOSELOOP_DB or " CLI_DEFAULT_DB ")\n"
+    "  --db URL             an SQLite file (PATH or sqlite:PATH) or a PostgreSQL URL\n"
+    "                       (postgres://...); default $CLOSELOOP_DB or " CLI_DEFAULT_DB "\n"
     "  --region R           the region tokens are issued for and accepted from (default eu)\n"
     "  --threads N          worker threads, each with its own event loop (default: cores)\n"
     "  --token-ttl SECONDS  access token lifetime (default 3600)\n"
@@ -160,8 +161,10 @@ out:
 static void on_ready(unsigned port, void *arg)
 {
     const struct ready_info *info = arg;
+    char shown[STORE_URL_SHOWN_MAX];
     fprintf(stderr, "closeloop: listening on %s://%s:%u (region %s, %u threads, database %s)\n",
-            info->scheme, info->host, port, region_name(info->region), info->threads, info->db);
+            info->scheme, info->host, port, region_name(info->region), info->threads,
+            store_url_redact(info->db, shown, sizeof shown));
     if (!info->demo)
         return;
     const char *h = info->host;
@@ -371,7 +374,9 @@ int cmd_serve(int argc, char **argv)
                               .rate_limit = rate,
                               .rate_burst = (uint32_t)burst};
     if ((err = api_app_init(&app, &acfg, msg))) {
-        cli_error("cannot open database %s: %s", info.db, msg);
+        char shown[STORE_URL_SHOWN_MAX];
+        cli_error("cannot open database %s: %s", store_url_redact(info.db, shown, sizeof shown),
+                  msg);
         accesslog_close(&alog);
         return EXIT_STORAGE;
     }

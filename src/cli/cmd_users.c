@@ -9,8 +9,8 @@
 #include "store/store.h"
 
 static const char usage_text[] =
-    "usage: closeloop users add USERNAME EMAIL [--db PATH]\n"
-    "       closeloop users list [--db PATH]\n"
+    "usage: closeloop users add USERNAME EMAIL [--db URL]\n"
+    "       closeloop users list [--db URL]\n"
     "\n"
     "Users are who cases are assigned to (PUT /v7/rest/close-loop/assignee takes a\n"
     "username or an email). Usernames and emails are unique.\n";
@@ -80,7 +80,8 @@ int cmd_users(int argc, char **argv)
     struct store *s = NULL;
     const char *db = cli_db_url(db_flag);
     if (store_open(db, &s, msg)) {
-        cli_error("cannot open database %s: %s", db, msg);
+        char shown[STORE_URL_SHOWN_MAX];
+        cli_error("cannot open database %s: %s", store_url_redact(db, shown, sizeof shown), msg);
         return EXIT_STORAGE;
     }
     int rc = EXIT_OK;

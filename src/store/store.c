@@ -2,13 +2,94 @@
  * every call through the connection's ops table. */
 #include "store/store.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "store/store_impl.h"
 
 static bool has_prefix(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+cl_err store_random_bytes(void *buf, size_t n, char *msg)
+{
+    unsigned char *p = buf;
+    while (n > 0) {
+        ssize_t got = getrandom(p, n, 0);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return cl_errf(msg, CL_EIO, "getrandom: %s", strerror(errno));
+        p += (size_t)got;
+        n -= (size_t)got;
+    }
+    return CL_OK;
+}
+
+static bool is_pg_url(const char *url)
+{
+    return has_prefix(url, "postgres://") || has_prefix(url, "postgresql://");
+}
+
+/* Appends n bytes of src to out (of size cap) at *len, truncating. */
+static void put(char *out, size_t cap, size_t *len, const char *src, size_t n)
+{
+    if (*len + 1 >= cap)
+        return;
+    if (n > cap - 1 - *len)
+        n = cap - 1 - *len;
+    memcpy(out + *len, src, n);
+    *len += n;
+    out[*len] = '\0';
+}
+
+char *store_url_redact(const char *url, char *out, size_t cap)
+{
+    size_t len = 0;
+    if (!cap)
+        return out;
+    out[0] = '\0';
+    if (!is_pg_url(url)) {
+        put(out, cap, &len, url, strlen(url));
+        return out;
+    }
+    /* postgres://user:password@host/db?password=...: the user info ends at
+     * the last '@' before the path, and a password is what follows its ':'. */
+    const char *rest = strstr(url, "://") + 3;
+    put(out, cap, &len, url, (size_t)(rest - url));
+    size_t authority = strcspn(rest, "/?");
+    const char *at = NULL;
+    for (const char *p = rest; p < rest + authority; p++)
+        if (*p == '@')
+            at = p;
+    if (at) {
+        const char *colon = memchr(rest, ':', (size_t)(at - rest));
+        if (colon) {
+            put(out, cap, &len, rest, (size_t)(colon - rest));
+            put(out, cap, &len, ":***", 4);
+            rest = at;
+        }
+    }
+    /* Query parameters: each password=... value is hidden. */
+    const char *q = strchr(rest, '?');
+    if (!q) {
+        put(out, cap, &len, rest, strlen(rest));
+        return out;
+    }
+    put(out, cap, &len, rest, (size_t)(q - rest));
+    for (const char *p = q; *p;) {
+        size_t n = strcspn(p + 1, "&") + 1; /* "?key=value" or "&key=value" */
+        if (strncmp(p + 1, "password=", 9) == 0) {
+            put(out, cap, &len, p, 10);
+            put(out, cap, &len, "***", 3);
+        } else {
+            put(out, cap, &len, p, n);
+        }
+        p += n;
+    }
+    return out;
 }
 
 cl_err store_open(const char *url, struct store **out, char *msg)
@@ -18,8 +99,8 @@ cl_err store_open(const char *url, struct store **out, char *msg)
         return cl_errf(msg, CL_EINVAL, "empty database URL");
     /* The URL of a PostgreSQL database may hold a password, so it is never
      * echoed back in a message. */
-    if (has_prefix(url, "postgres://") || has_prefix(url, "postgresql://"))
-        return cl_errf(msg, CL_EINVAL, "PostgreSQL support is not built yet");
+    if (is_pg_url(url))
+        return store_pg_open(url, out, msg);
     const char *path = has_prefix(url, "sqlite:") ? url + strlen("sqlite:") : url;
     if (!*path)
         return cl_errf(msg, CL_EINVAL, "empty SQLite database path");

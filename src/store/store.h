@@ -32,6 +32,12 @@ struct store;
  * *out owns the connection; release it with store_close. */
 cl_err store_open(const char *url, struct store **out, char *msg);
 
+/* Writes url into out (cap bytes, truncating) as it may be shown in a log
+ * or a message: a PostgreSQL URL's password, in its user-info part or as a
+ * password= parameter, is replaced by "***". Returns out. */
+#define STORE_URL_SHOWN_MAX 512
+char *store_url_redact(const char *url, char *out, size_t cap);
+
 /* Closes the connection and sets *s to NULL. NULL-safe. */
 void store_close(struct store **s);
 

@@ -61,6 +61,10 @@ struct store {
     const struct store_ops *ops;
 };
 
+/* Fills buf with n bytes from the OS CSPRNG (getrandom(2)), for the token
+ * key that a backend creates on first use. CL_EIO when the OS fails. */
+cl_err store_random_bytes(void *buf, size_t n, char *msg);
+
 /* ---- the SQLite backend (store_sqlite*.c, migrate_sqlite.c) ----------- */
 
 struct sqlite3;
@@ -82,6 +86,13 @@ cl_err sqlite_error(struct sqlite3 *db, int rc, const char *what, char *msg);
  * migrate it exactly once. Refuses (CL_ESTORE) a database whose version is
  * newer than this program knows. */
 cl_err sqlite_migrate(struct sqlite3 *db, char *msg);
+
+/* ---- the PostgreSQL backend (store_pg*.c, migrate_pg.c) -------------- */
+
+/* Connects to the PostgreSQL database at url (a libpq connection URI) and
+ * migrates it. On success *out owns the connection. The URL may hold a
+ * password: it is kept for reconnecting but never written to a message. */
+cl_err store_pg_open(const char *url, struct store **out, char *msg);
 
 /* ---- test-only --------------------------------------------------------- */
 

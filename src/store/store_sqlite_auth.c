@@ -1,11 +1,9 @@
 /* The SQLite backend's users, connected apps and server-wide secrets: the
  * records that authentication and assignment read, apart from the cases and
  * the feed of store_sqlite.c. */
-#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "common/timeutil.h"
 #include "store/store_sqlite.h"
@@ -274,21 +272,6 @@ static cl_err meta_get(struct sqlite_store *s, const char *key, void *out, size_
     return err;
 }
 
-static cl_err random_bytes(void *buf, size_t n, char *msg)
-{
-    unsigned char *p = buf;
-    while (n > 0) {
-        ssize_t got = getrandom(p, n, 0);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0)
-            return cl_errf(msg, CL_EIO, "getrandom: %s", strerror(errno));
-        p += got;
-        n -= (size_t)got;
-    }
-    return CL_OK;
-}
-
 cl_err sqlite_token_key(struct store *base, unsigned char key[TOKEN_KEY_LEN], char *msg)
 {
     struct sqlite_store *s = sq(base);
@@ -300,7 +283,7 @@ cl_err sqlite_token_key(struct store *base, unsigned char key[TOKEN_KEY_LEN], ch
     /* First use. Several processes may get here at once: each offers its
      * own key, the first insert wins, and all read back the winner. */
     unsigned char fresh[TOKEN_KEY_LEN];
-    err = random_bytes(fresh, sizeof fresh, msg);
+    err = store_random_bytes(fresh, sizeof fresh, msg);
     sqlite3_stmt *st = NULL;
     if (!err)
         err = stmt(s, ST_META_PUT, &st, msg);

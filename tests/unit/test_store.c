@@ -192,10 +192,14 @@ static void test_open_urls(void **state)
     (void)state;
     char path[128], url[160], msg[CL_ERRMSG_MAX];
     struct store *s = NULL;
-    assert_int_equal(store_open("postgres://u:pw@host/db", &s, msg), CL_EINVAL);
+    /* Nothing listens on port 1: the PostgreSQL backend is chosen, fails
+     * at once as unavailable, and does not repeat the password. */
+    assert_int_equal(store_open("postgres://u:secretpw@127.0.0.1:1/db", &s, msg), CL_EBUSY);
     assert_non_null(strstr(msg, "PostgreSQL"));
-    assert_null(strstr(msg, "pw"));
-    assert_int_equal(store_open("postgresql://host/db", &s, msg), CL_EINVAL);
+    assert_null(strstr(msg, "secretpw"));
+    assert_int_equal(store_open("postgresql://u@127.0.0.1:1/db?password=secretpw", &s, msg),
+                     CL_EBUSY);
+    assert_null(strstr(msg, "secretpw"));
     assert_int_equal(store_open("", &s, msg), CL_EINVAL);
     assert_int_equal(store_open("sqlite:", &s, msg), CL_EINVAL);
     assert_null(s);
@@ -211,6 +215,32 @@ static void test_open_urls(void **state)
 
     store_close(NULL);
     store_close(&s);
+}
+
+static void test_url_redact(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url, *shown;
+    } cases[] = {
+        {"./closeloop.db", "./closeloop.db"},
+        {"sqlite:/tmp/a:b@c.db", "sqlite:/tmp/a:b@c.db"},
+        {"postgres://host/db", "postgres://host/db"},
+        {"postgres://user@host:5432/db", "postgres://user@host:5432/db"},
+        {"postgres://user:pw@host/db", "postgres://user:***@host/db"},
+        {"postgresql://user:p@ss@host/db", "postgresql://user:***@host/db"},
+        {"postgres://user:pw@host/db?sslmode=require&password=pw2&x=1",
+         "postgres://user:***@host/db?sslmode=require&password=***&x=1"},
+        {"postgres://host/db?password=pw", "postgres://host/db?password=***"},
+        {"postgres://host/a@b", "postgres://host/a@b"},
+    };
+    char out[STORE_URL_SHOWN_MAX];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_string_equal(store_url_redact(cases[i].url, out, sizeof out), cases[i].shown);
+    /* Truncation never runs past the buffer. */
+    char small[12];
+    assert_string_equal(store_url_redact("postgres://user:pw@host/db", small, sizeof small),
+                        "postgres://");
 }
 
 static void test_refuses_newer_schema(void **state)
@@ -974,6 +1004,7 @@ int main(void)
         cmocka_unit_test(test_open_migrates_once),
         cmocka_unit_test(test_concurrent_first_open),
         cmocka_unit_test(test_open_urls),
+        cmocka_unit_test(test_url_redact),
         cmocka_unit_test(test_refuses_newer_schema),
         cmocka_unit_test(test_reopen_keeps_data),
         cmocka_unit_test(test_seq_increases_updated_at_never_decreases),
