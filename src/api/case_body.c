@@ -226,6 +226,13 @@ static void check_note(const struct source *src, bool required, struct case_acti
         api_invalid_add(inv, F_NOTE, "The %s must be valid UTF-8.", F_NOTE);
         return;
     }
+    /* Only a form body can carry one (%00; JSON's \u0000 is refused as
+     * malformed). PostgreSQL's text cannot hold it, and a note must read
+     * back the same on every backend. */
+    if (memchr(v.s, '\0', v.n)) {
+        api_invalid_add(inv, F_NOTE, "The %s must not contain NUL characters.", F_NOTE);
+        return;
+    }
     a->note = v.s;
     a->note_len = v.n;
 }
