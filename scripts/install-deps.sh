@@ -4,10 +4,12 @@
 # Usage: scripts/install-deps.sh [build|test|bench|fuzz]
 set -eu
 
+# cmocka is a build package: the one build directory of make run and make
+# test configures the unit tests too.
 build_pkgs="gcc make pkg-config meson ninja-build libh2o-evloop-dev libssl-dev libsqlite3-dev
-libjansson-dev libcurl4-openssl-dev libpq-dev"
-test_pkgs="libcmocka-dev python3 python3-pytest curl sqlite3 postgresql cppcheck clang-format
-python3-yaml python3-jsonschema nodejs"
+libjansson-dev libcurl4-openssl-dev libpq-dev libcmocka-dev"
+test_pkgs="python3 python3-pytest curl sqlite3 postgresql cppcheck clang-format
+python3-yaml python3-jsonschema python3-psycopg2 nodejs"
 bench_pkgs="wrk nginx gnuplot-nox hyperfine"
 # libFuzzer's runtime comes with clang's compiler-rt (make fuzz).
 fuzz_pkgs="clang libclang-rt-14-dev"
