@@ -40,7 +40,8 @@ bool api_authorize(struct api_thread *t, const struct http_request *req, struct 
     struct token_claims claims;
 
     if (!bearer_token(&req->authorization, &tok, &len) ||
-        token_verify(t->app->token_key, tok, len, time_now(), t->app->cfg.region, &claims)) {
+        token_verify_memo(&t->tokens, t->app->token_key, tok, len, time_now(), t->app->cfg.region,
+                          &claims)) {
         unauthenticated(res);
         return false;
     }

@@ -9,6 +9,7 @@
 
 #include "api/api.h"
 #include "auth/app_cache.h"
+#include "auth/token.h"
 #include "common/form.h"
 #include "transport/http.h"
 #include "transport/server.h"
@@ -27,6 +28,7 @@ struct api_thread {
     struct metrics_shard *metrics; /* this thread's counters (owned by app->metrics) */
     char arena[API_ARENA_BYTES];   /* scratch for form decoding */
     struct form form;              /* scratch for the parsed query or body */
+    struct token_memo tokens;      /* the bearer tokens this thread verified */
 };
 
 /* Parses a non-empty run of ASCII decimal digits (no sign, no spaces, no

@@ -107,10 +107,34 @@ void json_end(struct buf *b, char *end)
     b->data[b->len] = '\0';
 }
 
-char *json_put_raw(char *o, const char *s, size_t n)
+#define WORD_ONES  0x0101010101010101ULL
+#define WORD_HIGHS 0x8080808080808080ULL
+
+/* Whether one of the eight bytes of w is not C_SAFE: below 0x20, '"', '\\'
+ * or 0x80 and above. The borrow tricks (a byte below 0x20 or equal to 0)
+ * can flag bytes past the first one that matters, never miss one, which is
+ * all a yes-or-no answer needs. */
+static bool word_needs_care(uint64_t w)
 {
-    memcpy(o, s, n);
-    return o + n;
+    uint64_t quote = w ^ (WORD_ONES * '"');
+    uint64_t backslash = w ^ (WORD_ONES * '\\');
+    uint64_t t = (w - WORD_ONES * 0x20) | (quote - WORD_ONES) | (backslash - WORD_ONES);
+    return ((t & ~w) | w) & WORD_HIGHS;
+}
+
+/* Skips the C_SAFE bytes at p, eight at a time while eight remain. */
+static const unsigned char *skip_safe(const unsigned char *p, const unsigned char *end)
+{
+    uint64_t w;
+    while (end - p >= 8) {
+        memcpy(&w, p, sizeof w);
+        if (word_needs_care(w))
+            break;
+        p += 8;
+    }
+    while (p < end && byte_class[*p] == C_SAFE)
+        p++;
+    return p;
 }
 
 /* The same scan as json_str's, writing to memory that has room for the
@@ -122,8 +146,7 @@ char *json_put_str(char *o, const char *s, size_t n)
     while (p < end) {
         const unsigned char *run = p;
         for (;;) {
-            while (p < end && byte_class[*p] == C_SAFE)
-                p++;
+            p = skip_safe(p, end);
             if (p == end || byte_class[*p] != C_HIGH)
                 break;
             size_t len = utf8_seq_len(p, (size_t)(end - p));

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "common/buf.h"
 
@@ -48,7 +49,14 @@ char *json_put_int(char *o, int64_t v);
 char *json_put_int_or_null(char *o, int64_t v);
 char *json_put_time(char *o, int64_t epoch);
 char *json_put_str(char *o, const char *s, size_t n);
-char *json_put_raw(char *o, const char *s, size_t n);
+
+/* Inline, so that the copy of a literal, whose length the compiler knows,
+ * becomes a few moves instead of a call to memcpy: a case has twelve. */
+static inline char *json_put_raw(char *o, const char *s, size_t n)
+{
+    memcpy(o, s, n);
+    return o + n;
+}
 
 /* Writes a string literal (its bytes without the terminating NUL). */
 #define JSON_PUT_LIT(o, lit) json_put_raw((o), "" lit, sizeof(lit) - 1)

@@ -4,6 +4,7 @@
  * proleptic Gregorian. */
 #include "common/timeutil.h"
 
+#include <string.h>
 #include <time.h>
 
 #define SECS_PER_DAY      86400
@@ -142,6 +143,39 @@ static void put2(char *p, unsigned v)
     p[1] = (char)('0' + v % 10);
 }
 
+/* The dates of the days formatted on this thread, by day number. A sync
+ * page writes two times a case, and the date is what costs: converting a
+ * day count to y-m-d takes several 64-bit divisions. With a slot for each
+ * day of about a year and a half, a page's days are almost always found.
+ * A slot holds its day plus one, so that the zeroed start means empty. */
+#define DATE_CACHE_SLOTS 512 /* a power of two; 12 KiB a thread */
+
+struct date_slot {
+    int64_t day_plus_one;
+    char date[DATE_LEN];
+};
+
+static _Thread_local struct date_slot date_cache[DATE_CACHE_SLOTS];
+
+/* Writes the "YYYY-mm-dd" of a day count >= 0 at out (no NUL). */
+static void put_date(int64_t days, char *out)
+{
+    struct date_slot *c = &date_cache[(uint64_t)days & (DATE_CACHE_SLOTS - 1)];
+    if (c->day_plus_one != days + 1) {
+        int64_t y;
+        unsigned m, d;
+        time_civil_from_days(days, &y, &m, &d);
+        put2(c->date, (unsigned)(y / 100));
+        put2(c->date + 2, (unsigned)(y % 100));
+        c->date[4] = '-';
+        put2(c->date + 5, m);
+        c->date[7] = '-';
+        put2(c->date + 8, d);
+        c->day_plus_one = days + 1;
+    }
+    memcpy(out, c->date, DATE_LEN);
+}
+
 /* Times outside the four-digit years are clamped, so that the output always
  * has the documented shape; the store never holds such times. */
 void time_format(int64_t epoch, char out[TIME_FORMAT_LEN + 1])
@@ -150,17 +184,8 @@ void time_format(int64_t epoch, char out[TIME_FORMAT_LEN + 1])
         epoch = FORMAT_MIN_EPOCH;
     if (epoch > FORMAT_MAX_EPOCH)
         epoch = FORMAT_MAX_EPOCH;
-    int64_t days = epoch / SECS_PER_DAY;
     unsigned secs = (unsigned)(epoch % SECS_PER_DAY);
-    int64_t y;
-    unsigned m, d;
-    time_civil_from_days(days, &y, &m, &d);
-    put2(out, (unsigned)(y / 100));
-    put2(out + 2, (unsigned)(y % 100));
-    out[4] = '-';
-    put2(out + 5, m);
-    out[7] = '-';
-    put2(out + 8, d);
+    put_date(epoch / SECS_PER_DAY, out);
     out[10] = ' ';
     put2(out + 11, secs / SECS_PER_HOUR);
     out[13] = ':';

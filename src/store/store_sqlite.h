@@ -35,6 +35,7 @@ enum stmt {
     ST_EVENT_LIST,
     ST_PROBE,
     ST_PAGE,
+    ST_USER_GET,
     ST_STATS,
     ST_MAX_NUMBER,
     ST_USER_VERSION,
@@ -64,6 +65,9 @@ struct sqlite_store {
     bool put_failed;
     int64_t saved_cache_size;
     int64_t saved_autocheckpoint;
+    /* The assignees the page query has read, by id (store_sqlite.c);
+     * allocated by the first page, NULL until then. */
+    struct user_cache *users;
 };
 
 static inline struct sqlite_store *sq(struct store *s)

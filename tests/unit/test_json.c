@@ -250,6 +250,48 @@ static void test_direct_str_equals_appending(void **state)
     }
 }
 
+/* The reference the word-at-a-time scan of json_put_str must match: one
+ * byte at a time, as the JSON grammar reads (via the appending path, which
+ * scans bytes singly). Every byte value at every position of plain runs of
+ * each length from 1 to 24 (around and across eight-byte words), alone and
+ * followed by a valid two-byte sequence. */
+static void test_every_byte_at_every_position(void **state)
+{
+    (void)state;
+    char direct[JSON_STR_MAX(64)], appended[JSON_STR_MAX(64)];
+    for (size_t n = 1; n <= 24; n++) {
+        for (size_t pos = 0; pos < n; pos++) {
+            for (unsigned c = 0; c < 256; c++) {
+                for (int tail = 0; tail < 2; tail++) {
+                    char in[32];
+                    memset(in, 'k', n);
+                    in[pos] = (char)c;
+                    size_t len = n;
+                    if (tail) {
+                        memcpy(in + len, "\xc3\xa9", 2);
+                        len += 2;
+                    }
+                    size_t dlen = (size_t)(json_put_str(direct, in, len) - direct);
+                    size_t alen = appended_str(in, len, appended, sizeof appended);
+                    if (dlen != alen || memcmp(direct, appended, dlen) != 0)
+                        fail_msg("byte 0x%02x at %zu of %zu (tail %d): [%.*s] vs [%.*s]", c, pos, n,
+                                 tail, (int)dlen, direct, (int)alen, appended);
+                }
+            }
+        }
+    }
+    /* Each control byte and the two that JSON escapes, inside a long run,
+     * spelled exactly. */
+    for (unsigned c = 0; c < 0x20; c++) {
+        char in[20];
+        memset(in, 'x', sizeof in);
+        in[13] = (char)c;
+        size_t dlen = (size_t)(json_put_str(direct, in, sizeof in) - direct);
+        assert_true(dlen == sizeof in + 2 + 1 || dlen == sizeof in + 2 + 5);
+        assert_int_equal(direct[14], '\\');
+    }
+}
+
 static void test_direct_ints(void **state)
 {
     (void)state;
@@ -379,6 +421,7 @@ int main(void)
         cmocka_unit_test(test_limit),
         cmocka_unit_test(test_long_mixed),
         cmocka_unit_test(test_direct_str_equals_appending),
+        cmocka_unit_test(test_every_byte_at_every_position),
         cmocka_unit_test(test_direct_ints),
         cmocka_unit_test(test_direct_time),
         cmocka_unit_test(test_case_json),

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -207,6 +208,37 @@ static void test_civil_inverse(void **state)
     assert_int_equal(time_days_from_civil(2000, 3, 1) - time_days_from_civil(2000, 2, 28), 2);
 }
 
+/* time_format against the C library's gmtime for every day from 1970 to
+ * 2200 (every month, year and leap boundary, 2000 and 2100 included), at
+ * both ends of the day and at a time that varies, visiting days in an order
+ * that makes the per-thread date cache both hit and evict: each day comes
+ * right after one 512 days away, which takes the same slot. */
+static void test_format_matches_gmtime(void **state)
+{
+    (void)state;
+    const int64_t last_day = time_days_from_civil(2200, 12, 31);
+    for (int64_t day = 0; day <= last_day; day++) {
+        int64_t away = day >= 512 ? day - 512 : day + 512;
+        int64_t times[] = {day * DAY,
+                           away * DAY + 1,
+                           day * DAY + DAY - 1,
+                           day * DAY + (day * 7919) % DAY,
+                           away * DAY + DAY - 1,
+                           day * DAY + 43200};
+        for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+            time_t t = (time_t)times[i];
+            struct tm tm;
+            assert_non_null(gmtime_r(&t, &tm));
+            char want[TIME_FORMAT_LEN + 1], got[TIME_FORMAT_LEN + 1];
+            strftime(want, sizeof want, "%Y-%m-%d %H:%M:%S", &tm);
+            time_format(times[i], got);
+            if (strcmp(got, want) != 0)
+                fail_msg("time_format(%lld) = \"%s\", gmtime says \"%s\"", (long long)times[i], got,
+                         want);
+        }
+    }
+}
+
 static void test_clocks(void **state)
 {
     (void)state;
@@ -224,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_parse_datetime),
         cmocka_unit_test(test_parse_respects_length),
         cmocka_unit_test(test_format),
+        cmocka_unit_test(test_format_matches_gmtime),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_civil_inverse),
         cmocka_unit_test(test_clocks),

@@ -225,6 +225,46 @@ static void test_payload_tampering_with_own_mac(void **state)
     assert_int_equal(verify(mixed, strlen(mixed), NOW), CL_EAUTH);
 }
 
+/* A remembered token answers as token_verify would: the same claims, and
+ * refused once expired; a token that differs from a remembered one in any
+ * bit (same slot or not) is verified afresh and refused. */
+static void test_memo_answers_as_verify(void **state)
+{
+    (void)state;
+    static struct token_memo memo; /* zeroed, as calloc gives it */
+    char tok[TOKEN_MAX_LEN + 1];
+    sign(tok);
+    size_t len = strlen(tok);
+    for (int round = 0; round < 2; round++) { /* a miss, then a hit */
+        struct token_claims out;
+        memset(&out, 0, sizeof out);
+        assert_int_equal(token_verify_memo(&memo, key, tok, len, NOW, REGION_US, &out), CL_OK);
+        assert_int_equal(out.app_id, claims.app_id);
+        assert_int_equal(out.generation, claims.generation);
+        assert_int_equal(out.scopes, claims.scopes);
+        assert_int_equal(out.region, claims.region);
+        assert_int_equal(out.expires_at, claims.expires_at);
+    }
+    assert_int_equal(
+        token_verify_memo(&memo, key, tok, len, claims.expires_at - 1, REGION_US, NULL), CL_OK);
+    assert_int_equal(token_verify_memo(&memo, key, tok, len, claims.expires_at, REGION_US, NULL),
+                     CL_EAUTH);
+    for (size_t i = 0; i < len; i++) {
+        for (unsigned bit = 0; bit < 8; bit++) {
+            char bad[TOKEN_MAX_LEN + 1];
+            memcpy(bad, tok, len + 1);
+            bad[i] ^= (char)(1u << bit);
+            if (token_verify_memo(&memo, key, bad, len, NOW, REGION_US, NULL) != CL_EAUTH)
+                fail_msg("memo accepted byte %zu bit %u flipped", i, bit);
+        }
+    }
+    /* A prefix of a remembered token is no token. */
+    assert_int_equal(token_verify_memo(&memo, key, tok, len - 1, NOW, REGION_US, NULL), CL_EAUTH);
+    assert_int_equal(token_verify_memo(&memo, key, NULL, 0, NOW, REGION_US, NULL), CL_EAUTH);
+    /* The original is still remembered, and still good. */
+    assert_int_equal(token_verify_memo(&memo, key, tok, len, NOW, REGION_US, NULL), CL_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -237,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_every_byte_flipped),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_payload_tampering_with_own_mac),
+        cmocka_unit_test(test_memo_answers_as_verify),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
