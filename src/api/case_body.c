@@ -5,6 +5,8 @@
 #include <strings.h>
 
 #include "api/case_body.h"
+
+#include "api/metrics.h"
 #include "cases/service.h"
 #include "common/json.h"
 #include "common/timeutil.h"
@@ -374,31 +376,36 @@ bool case_body_parse(struct api_thread *t, const struct http_request *req,
     return true;
 }
 
-void case_body_write(struct api_thread *t, const struct case_action *a, struct http_response *res)
+void case_body_answer(const struct case_write_result *r, struct http_response *res)
 {
-    char msg[CL_ERRMSG_MAX] = "";
-    struct case_record c;
-    enum case_outcome outcome;
-    const char *field_name = NULL;
-
-    cl_err err = case_write(t->store, a, CASE_NOW, &c, &outcome, &field_name, msg);
-    if (err == CL_EINVAL) {
+    if (r->err == CL_EINVAL) {
         struct api_invalid inv = {0};
-        api_invalid_add(&inv, field_name ? field_name : F_HAPPENED_AT, "%s", msg);
+        api_invalid_add(&inv, r->field ? r->field : F_HAPPENED_AT, "%s", r->msg);
         api_invalid_respond(res, &inv);
         return;
     }
-    if (err) {
-        api_store_error(res, err, msg);
+    if (r->err) {
+        api_store_error(res, r->err, r->msg);
         return;
     }
 
     buf_reset(res->body);
     buf_puts(res->body, "{\"data\":");
-    api_case_json(res->body, &c);
+    api_case_json(res->body, &r->c);
     buf_putc(res->body, '}');
-    res->status = outcome == CASE_CREATED ? 201 : 200;
+    res->status = r->outcome == CASE_CREATED ? 201 : 200;
     res->content_type = "application/json";
+}
+
+void case_body_write(struct api_thread *t, const struct case_action *a, struct http_response *res)
+{
+    struct case_write_result r;
+    pthread_mutex_lock(t->write_lock);
+    case_write_batch(t->store, &a, 1, CASE_NOW, &r);
+    pthread_mutex_unlock(t->write_lock);
+    metrics_inc(t->metrics, METRICS_WRITE_TXS);
+    metrics_inc(t->metrics, METRICS_WRITES);
+    case_body_answer(&r, res);
 }
 
 void case_body_handle(struct api_thread *t, const struct http_request *req,
@@ -408,6 +415,9 @@ void case_body_handle(struct api_thread *t, const struct http_request *req,
 
     if (!case_body_parse(t, req, kind, &body, res))
         return;
-    case_body_write(t, &body.action, res);
+    /* Group commit: the write joins this round's batch and is answered once
+     * the batch has committed; written at once only when it cannot wait. */
+    if (!write_queue_add(t, &body.action, res))
+        case_body_write(t, &body.action, res);
     case_body_release(&body);
 }

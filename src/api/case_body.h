@@ -16,6 +16,7 @@
 
 #include "api/internal.h"
 #include "cases/case.h"
+#include "cases/service.h"
 
 struct case_body {
     struct case_action action;
@@ -34,13 +35,19 @@ bool case_body_parse(struct api_thread *t, const struct http_request *req,
 /* Releases what case_body_parse holds. NULL-safe and idempotent. */
 void case_body_release(struct case_body *b);
 
-/* Applies a validated action through the case service at the current time
- * and answers 201 (created) or 200 (updated or unchanged) with
- * {"data":<case>}, 422 for a rule violation, or 500/503 for a store error. */
+/* Answers with the result of a write: 201 (created) or 200 (updated or
+ * unchanged) with {"data":<case>}, 422 for a rule violation, or 500/503 for
+ * a store error. */
+void case_body_answer(const struct case_write_result *r, struct http_response *res);
+
+/* Applies a validated action through the case service at the current time,
+ * in a transaction of its own, and answers as case_body_answer. */
 void case_body_write(struct api_thread *t, const struct case_action *a, struct http_response *res);
 
 /* The whole of a write endpoint: parse the body as an action of `kind`,
- * apply it and answer, as h_status, h_assignee and h_comment do. */
+ * apply it and answer, as h_status, h_assignee and h_comment do. The write
+ * joins the thread's write queue, so the answer usually comes from
+ * write_queue_flush, after its batch's commit. */
 void case_body_handle(struct api_thread *t, const struct http_request *req,
                       enum case_action_kind kind, struct http_response *res);
 

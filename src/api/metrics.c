@@ -149,8 +149,13 @@ void metrics_observe(struct metrics_shard *s, const char *route, int status, int
 
 void metrics_inc(struct metrics_shard *s, enum metrics_counter c)
 {
+    metrics_add(s, c, 1);
+}
+
+void metrics_add(struct metrics_shard *s, enum metrics_counter c, uint64_t n)
+{
     if (s && c < METRICS_NCOUNTERS)
-        bump(&s->counters[c], 1);
+        bump(&s->counters[c], n);
 }
 
 void metrics_db_error(void)
@@ -279,4 +284,9 @@ void metrics_render(const struct metrics *m, struct buf *out)
                    "Requests refused with 429 by the per-app rate limit.", METRICS_RATE_LIMITED);
     render_counter(m, out, "closeloop_db_errors_total",
                    "Requests that failed because of a database error.", METRICS_DB_ERRORS);
+    render_counter(m, out, "closeloop_write_transactions_total",
+                   "Transactions of the write endpoints: one commit each, for one or more writes.",
+                   METRICS_WRITE_TXS);
+    render_counter(m, out, "closeloop_writes_total",
+                   "Writes applied by the write endpoints' transactions.", METRICS_WRITES);
 }

@@ -13,6 +13,9 @@
  *   closeloop_tokens_issued_total                           counter
  *   closeloop_rate_limited_total                            counter
  *   closeloop_db_errors_total                               counter
+ *   closeloop_write_transactions_total                      counter
+ *   closeloop_writes_total                                  counter
+ * (writes / write transactions is the mean size of a group commit.)
  * route is a route's path template, or "other" for requests that matched
  * none (404s). */
 #ifndef CL_API_METRICS_H
@@ -32,6 +35,8 @@ enum metrics_counter {
     METRICS_TOKENS_ISSUED, /* access tokens signed by POST /oauth2/token */
     METRICS_RATE_LIMITED,  /* requests answered 429 by the rate limiter */
     METRICS_DB_ERRORS,     /* requests failed by a database error (500/503) */
+    METRICS_WRITE_TXS,     /* transactions of the write endpoints (one commit each) */
+    METRICS_WRITES,        /* writes applied in them */
     METRICS_NCOUNTERS
 };
 
@@ -56,8 +61,9 @@ struct metrics_shard *metrics_shard_new(struct metrics *m, unsigned thread_index
  * Only the shard's own thread may call this and metrics_inc. NULL-safe. */
 void metrics_observe(struct metrics_shard *s, const char *route, int status, int64_t duration_ns);
 
-/* Adds one to counter c. NULL-safe. */
+/* Adds one (metrics_add: n) to counter c. NULL-safe. */
 void metrics_inc(struct metrics_shard *s, enum metrics_counter c);
+void metrics_add(struct metrics_shard *s, enum metrics_counter c, uint64_t n);
 
 /* Adds one to METRICS_DB_ERRORS of the calling thread's shard, for code that
  * has no shard at hand (the shared store-error response). A no-op on a

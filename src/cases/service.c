@@ -2,6 +2,7 @@
  * lifecycle rules of timers.c, store. The transaction makes the read and the
  * write one step, so two concurrent writers to a case cannot both act on the
  * state before the other's change. */
+#include <stdio.h>
 #include <string.h>
 
 #include "cases/service.h"
@@ -70,30 +71,59 @@ cl_err case_write_in_tx(struct store *s, const struct case_action *a, int64_t no
     return CL_OK;
 }
 
-cl_err case_write(struct store *s, const struct case_action *a, int64_t now,
-                  struct case_record *out, enum case_outcome *outcome, const char **field,
-                  char *msg)
+void case_write_batch(struct store *s, const struct case_action *const *a, size_t n, int64_t now,
+                      struct case_write_result *res)
 {
-    *field = NULL;
-    cl_err err = store_tx_begin(s, msg);
-    if (err)
-        return err;
+    char msg[CL_ERRMSG_MAX] = "";
+    bool changed = false;
 
+    for (size_t i = 0; i < n; i++)
+        res[i] = (struct case_write_result){.err = CL_OK, .outcome = CASE_UNCHANGED};
+    cl_err err = store_tx_begin(s, msg);
     /* Read the clock only once the write lock is held: a time read before
      * waiting for it could lie before the opening time another writer
      * committed meanwhile, and a write without happened_at would then be
      * refused as back-dated. */
     if (now == CASE_NOW)
         now = time_now();
-    err = case_write_in_tx(s, a, now, out, outcome, field, msg);
-    /* An unchanged case wrote nothing: there is nothing to commit. */
-    if (err || *outcome == CASE_UNCHANGED) {
-        store_tx_rollback(s);
-        return err;
+    for (size_t i = 0; i < n && !err; i++) {
+        struct case_write_result *r = &res[i];
+        r->err = case_write_in_tx(s, a[i], now, &r->c, &r->outcome, &r->field, r->msg);
+        if (r->err == CL_EINVAL)
+            continue;
+        if (r->err) {
+            err = r->err;
+            snprintf(msg, sizeof msg, "%s", r->msg);
+        } else if (r->outcome != CASE_UNCHANGED) {
+            changed = true;
+        }
     }
-
-    err = store_tx_commit(s, msg);
-    if (err)
+    /* A batch that changed nothing has nothing to commit. */
+    if (!err && changed)
+        err = store_tx_commit(s, msg);
+    if (err || !changed)
         store_tx_rollback(s);
-    return err;
+    if (!err)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (res[i].err == CL_EINVAL)
+            continue;
+        res[i].err = err;
+        res[i].field = NULL;
+        snprintf(res[i].msg, sizeof res[i].msg, "%s", msg);
+    }
+}
+
+cl_err case_write(struct store *s, const struct case_action *a, int64_t now,
+                  struct case_record *out, enum case_outcome *outcome, const char **field,
+                  char *msg)
+{
+    struct case_write_result r;
+    case_write_batch(s, &a, 1, now, &r);
+    *out = r.c;
+    *outcome = r.outcome;
+    *field = r.field;
+    if (r.err && msg)
+        snprintf(msg, CL_ERRMSG_MAX, "%s", r.msg);
+    return r.err;
 }

@@ -28,6 +28,26 @@ cl_err case_write(struct store *s, const struct case_action *a, int64_t now,
                   struct case_record *out, enum case_outcome *outcome, const char **field,
                   char *msg);
 
+/* What case_write gives one action. */
+struct case_write_result {
+    cl_err err;
+    struct case_record c;
+    enum case_outcome outcome;
+    const char *field;
+    char msg[CL_ERRMSG_MAX];
+};
+
+/* Group commit: applies a[0..n) in one write transaction with one durable
+ * commit, in order (an action sees the changes of those before it), at the
+ * clock read once the transaction is held (or at `now`, as case_write).
+ * res[i] receives what case_write would have given a[i] alone: a rule
+ * violation (CL_EINVAL) fails its own action and changes nothing. A store
+ * error, in any action or in the commit, rolls the transaction back and
+ * fails every action that no rule failed, with that error: nothing of the
+ * batch is kept, so nothing of it may be acknowledged. */
+void case_write_batch(struct store *s, const struct case_action *const *a, size_t n, int64_t now,
+                      struct case_write_result *res);
+
 /* case_write without the transaction: the caller has begun one with
  * store_tx_begin and commits (or rolls back) itself, so that a bulk writer
  * such as `closeloop seed` can batch many actions per transaction through

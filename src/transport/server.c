@@ -317,6 +317,83 @@ static void send_app_response(h2o_req_t *req, const struct http_response *res)
     h2o_send_inline(req, res->body->data ? res->body->data : "", res->body->len);
 }
 
+/* What on_req lends a handler through http_response.transport. */
+struct req_handle {
+    h2o_req_t *req;
+    struct worker *w;
+    int64_t start_ns;
+};
+
+/* A deferred request lives apart from the h2o request, in memory of its
+ * own, because the request may go first: a client that closes its
+ * connection disposes of the request's pool, and with it of the pool's
+ * defer_ref, whose dispose callback then tells the http_deferred. */
+struct defer_ref {
+    struct http_deferred *d;
+};
+
+struct http_deferred {
+    h2o_req_t *req;        /* NULL once the request is gone */
+    struct defer_ref *ref; /* in req's pool, NULL once the request is gone */
+    struct worker *w;
+    int64_t start_ns;
+};
+
+static void defer_ref_dispose(void *p)
+{
+    struct defer_ref *ref = p;
+    if (ref->d) {
+        ref->d->req = NULL;
+        ref->d->ref = NULL;
+    }
+}
+
+struct http_deferred *http_defer(struct http_response *res)
+{
+    struct req_handle *h = res->transport;
+    struct http_deferred *d = malloc(sizeof *d);
+    if (!d)
+        return NULL;
+    struct defer_ref *ref = h2o_mem_alloc_shared(&h->req->pool, sizeof *ref, defer_ref_dispose);
+    ref->d = d;
+    *d = (struct http_deferred){.req = h->req, .ref = ref, .w = h->w, .start_ns = h->start_ns};
+    res->deferred = true;
+    return d;
+}
+
+bool http_deferred_alive(const struct http_deferred *d)
+{
+    return d->req != NULL;
+}
+
+int64_t http_deferred_started_ns(const struct http_deferred *d)
+{
+    return d->start_ns;
+}
+
+static void send_and_log(struct worker *w, h2o_req_t *req, const struct http_response *res,
+                         int64_t start_ns);
+
+void http_deferred_send(struct http_deferred *d, const struct http_response *res)
+{
+    if (d->req) {
+        /* Sending may finish the request and dispose of its pool at once:
+         * the reference must no longer point here by then. */
+        d->ref->d = NULL;
+        send_and_log(d->w, d->req, res, d->start_ns);
+    }
+    free(d);
+}
+
+void http_deferred_drop(struct http_deferred *d)
+{
+    if (!d)
+        return;
+    if (d->ref)
+        d->ref->d = NULL;
+    free(d);
+}
+
 /* A whole HTTP/2 request has arrived: its connection's request deadline
  * starts again (see close_stalled). HTTP/1 has h2o's own. */
 static void note_http2_request(h2o_req_t *req, int64_t now)
@@ -372,23 +449,32 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         req->http1_is_persistent = 0;
 
     buf_reset(&w->body);
-    struct http_response res = {.body = &w->body};
+    struct req_handle handle = {.req = req, .w = w, .start_ns = start_ns};
+    struct http_response res = {.body = &w->body, .transport = &handle};
     srv->app->handle(w->app_ctx, &hreq, &res);
+    if (!res.deferred)
+        send_and_log(w, req, &res, start_ns);
+    return 0;
+}
 
-    int status = res.status;
+/* Sends the application's response (a 500 instead when it is not one) and
+ * writes its access log line. */
+static void send_and_log(struct worker *w, h2o_req_t *req, const struct http_response *res,
+                         int64_t start_ns)
+{
+    int status = res->status;
     size_t bytes;
-    if (status < 200 || status > 599 || buf_failed(&w->body)) {
-        if (buf_failed(&w->body))
-            log_error("response body failed: %s", cl_strerror(w->body.err));
+    if (status < 200 || status > 599 || buf_failed(res->body)) {
+        if (buf_failed(res->body))
+            log_error("response body failed: %s", cl_strerror(res->body->err));
         status = 500;
         send_json_error(req, status);
         bytes = error_body(status).len;
     } else {
-        send_app_response(req, &res);
-        bytes = w->body.len;
+        send_app_response(req, res);
+        bytes = res->body->len;
     }
-    access_log_entry(srv, req, status, bytes, time_mono_ns() - start_ns, &res);
-    return 0;
+    access_log_entry(w->srv, req, status, bytes, time_mono_ns() - start_ns, res);
 }
 
 static void json_error_do_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs,
@@ -598,6 +684,16 @@ static void close_stalled(struct worker *w, int64_t now)
     }
 }
 
+/* Lets the application answer what it deferred in the round of events
+ * just handled. */
+static void flush_app(struct worker *w)
+{
+    if (w->srv->app->flush && w->app_ctx) {
+        buf_reset(&w->body);
+        w->srv->app->flush(w->app_ctx, &w->body);
+    }
+}
+
 static void run_for(struct worker *w, unsigned ms, bool sweep_idle)
 {
     int64_t deadline = time_mono_ms() + ms;
@@ -605,6 +701,7 @@ static void run_for(struct worker *w, unsigned ms, bool sweep_idle)
         if (sweep_idle)
             close_idle(w, false);
         h2o_evloop_run(w->loop, 10);
+        flush_app(w);
     }
 }
 
@@ -623,8 +720,10 @@ static void drain(struct worker *w)
         close_idle(w, true);
         run_for(w, FORCE_CLOSE_MS, false);
     }
-    /* One more turn frees the sockets closed above. */
+    /* One more turn frees the sockets closed above; a flush after it
+     * finishes whatever the application still deferred. */
     h2o_evloop_run(w->loop, 0);
+    flush_app(w);
     /* h2o_context_request_shutdown arms a one-second timer that resends
      * HTTP/2 GOAWAY frames, even when no HTTP/2 connection exists; with
      * every connection gone it has nothing left to do, and disposing a
@@ -676,6 +775,7 @@ static void *worker_main(void *arg)
                 atomic_store(&srv->stopping, 1);
                 break;
             }
+            flush_app(w);
             if (w->accept_paused_at && time_mono_ms() - w->accept_paused_at >= LOOP_WAIT_MS) {
                 w->accept_paused_at = 0;
                 h2o_socket_read_start(w->listener, on_accept);

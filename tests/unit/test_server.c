@@ -108,7 +108,8 @@ static void app_handle(void *ctx, const struct http_request *req, struct http_re
                req->body.n);
 }
 
-static const struct http_app test_app = {app_thread_init, app_handle, app_thread_fini, NULL};
+static const struct http_app test_app = {
+    .thread_init = app_thread_init, .handle = app_handle, .thread_fini = app_thread_fini};
 
 /* ---- running a server in the background ---------------------------------- */
 
