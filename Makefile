@@ -8,7 +8,7 @@ MESON_OPTS ?= -Dwerror=true
 DB         ?= ./closeloop.db
 ARGS       ?=
 
-.PHONY: all deps build run test unit blackbox asan lint format clean
+.PHONY: all deps build run test unit blackbox blackbox-pg asan lint format clean
 
 all: build
 
@@ -30,6 +30,7 @@ test:
 	@scripts/install-deps.sh test
 	$(MAKE) --no-print-directory build lint
 	$(MAKE) --no-print-directory unit blackbox BUILD=$(BUILD)
+	$(MAKE) --no-print-directory blackbox-pg BUILD=$(BUILD)
 	$(MAKE) --no-print-directory asan
 	$(MAKE) --no-print-directory fuzz-ci
 	$(MAKE) --no-print-directory contract
@@ -39,6 +40,19 @@ unit: $(BUILD)/build.ninja
 
 blackbox:
 	CLOSELOOP_BIN=$(abspath $(BUILD))/src/cli/closeloop $(PYTEST) -q tests/blackbox tests/blackbox_client
+
+# The same suite on PostgreSQL: a throwaway cluster (scripts/pg-cluster.sh) in
+# a temporary directory, a new database per test, and tests/blackbox/
+# test_postgres.py (several server nodes on one database, the database going
+# away). The cluster is removed whatever happens; pytest's exit code is kept.
+blackbox-pg:
+	@scripts/install-deps.sh test
+	@dir=$$(mktemp -d "$${TMPDIR:-/tmp}/closeloop-pg.XXXXXX") || exit 1; \
+	trap 'scripts/pg-cluster.sh stop "$$dir"' EXIT; trap 'exit 130' INT TERM; \
+	url=$$(scripts/pg-cluster.sh start "$$dir") || exit 1; \
+	echo "blackbox-pg: PostgreSQL at $$url"; \
+	CLOSELOOP_TEST_PG=$$url CLOSELOOP_BIN=$(abspath $(BUILD))/src/cli/closeloop \
+	    $(PYTEST) -q tests/blackbox tests/blackbox_client
 
 $(ASAN_BUILD)/build.ninja:
 	meson setup $(ASAN_BUILD) $(MESON_OPTS) -Db_sanitize=address,undefined -Db_lundef=false \

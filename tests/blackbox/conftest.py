@@ -1,10 +1,61 @@
-"""Fixtures of the black-box suite; the helpers live in harness.py."""
+"""Fixtures of the black-box suite; the helpers live in harness.py, and the
+choice of storage backend (SQLite, or PostgreSQL with CLOSELOOP_TEST_PG) in
+backend.py."""
 
 import os
 
 import pytest
 
+import backend
 from harness import Server, create_app, deploy
+
+# ---- the backend --------------------------------------------------------------
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): a test about SQLite database files as such; "
+                   "skipped when the suite runs on PostgreSQL (CLOSELOOP_TEST_PG)")
+
+
+def pytest_report_header(config):
+    if backend.PG:
+        return f"closeloop storage backend: PostgreSQL ({backend.PG_ADMIN}, a database per test)"
+    return "closeloop storage backend: SQLite (set CLOSELOOP_TEST_PG=postgres://... for PostgreSQL)"
+
+
+def pytest_collection_modifyitems(config, items):
+    if not backend.PG:
+        return
+    for item in items:
+        mark = item.get_closest_marker("sqlite_only")
+        if mark is not None:
+            why = mark.args[0] if mark.args else mark.kwargs.get("reason", "about SQLite files")
+            item.add_marker(pytest.mark.skip(reason=f"SQLite only: {why}"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _databases_of_the_session():
+    """Checks the PostgreSQL cluster once; drops the databases still left at
+    the end (module-scoped ones)."""
+    if backend.PG:
+        problem = backend.check_pg()
+        if problem:
+            pytest.exit(problem, returncode=3)
+    yield
+    backend.drop_all()
+
+
+@pytest.fixture(autouse=True)
+def _databases_of_the_test():
+    """Drops the PostgreSQL databases a test made, once all its other fixtures
+    (servers included: autouse fixtures are set up first, so torn down last)
+    are done. Databases of module-scoped fixtures are set up before this one
+    and so are kept for the module."""
+    mark = backend.created_count()
+    yield
+    backend.drop_created_since(mark)
+
 
 # ---- fixtures ---------------------------------------------------------------
 
@@ -54,7 +105,8 @@ def servers(binary):
 
 @pytest.fixture
 def db(tmp_path):
-    return tmp_path / "closeloop.db"
+    """A new, empty database of the test's own (a path, or a postgres:// URL)."""
+    return backend.new_db(tmp_path)
 
 
 @pytest.fixture
@@ -67,7 +119,7 @@ def fresh(binary, db, servers):
 def shared(binary, tmp_path_factory):
     """One server per test module; tests use numbers from next_number()."""
     f = _Servers(binary)
-    db = tmp_path_factory.mktemp("shared") / "closeloop.db"
+    db = backend.new_db(tmp_path_factory.mktemp("shared"))
     yield deploy(binary, db, f())
     f.close()
 

@@ -23,6 +23,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from backend import db_exists, dump_db, integrity, new_db, query_db  # noqa: F401 (re-exported)
+
 HOST = "127.0.0.1"
 HTTP_TIMEOUT = 10  # seconds, every socket
 CLI_TIMEOUT = 30  # seconds, every short-lived command
@@ -446,17 +448,6 @@ def add_user(binary, db, username, email):
     p = run_cli(binary, "users", "add", username, email, db=db)
     assert p.returncode == 0, f"users add {username} {email}: exit {p.returncode}: {p.stderr}"
     return p
-
-
-def query_db(db, sql, params=()):
-    """Rows of a read-only query on the database file (history is stored,
-    not served over HTTP)."""
-    import sqlite3
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-    try:
-        return con.execute(sql, params).fetchall()
-    finally:
-        con.close()
 
 
 def db_time(value):

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from harness import (STATUS, SYNC, UNAUTHENTICATED, UNAUTHORIZED, basic, create_app, form,
-                     next_number, poll, run_cli)
+                     new_db, next_number, poll, run_cli)
 
 REVOKE_WITHIN = 6  # seconds: the contract says 5, one more for slow machines
 
@@ -194,7 +194,7 @@ def test_other_region_token(servers, db, binary):
 
 def test_token_from_another_database(servers, tmp_path, binary):
     """Each database signs with its own key: a token is no good elsewhere."""
-    a_db, b_db = tmp_path / "a.db", tmp_path / "b.db"
+    a_db, b_db = new_db(tmp_path, "a"), new_db(tmp_path, "b")
     a_app, b_app = create_app(binary, a_db), create_app(binary, b_db)
     a, b = servers(), servers()
     a.start(a_db)

@@ -2,12 +2,12 @@
 
 import json
 import re
-import sqlite3
 import subprocess
 
 import pytest
 
-from harness import SYNC, create_app, deploy, form, poll, run_cli
+from harness import (SYNC, create_app, db_exists, deploy, dump_db, form, new_db, poll, query_db,
+                     run_cli)
 
 EXIT_USAGE = 2
 
@@ -44,11 +44,7 @@ def test_secret_is_never_stored_or_listed(binary, db):
     assert p.returncode == 0, p.stderr
     assert cid in p.stdout and "visible-name" in p.stdout
     assert secret not in p.stdout and secret not in p.stderr
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-    try:
-        dump = "\n".join(con.iterdump())
-    finally:
-        con.close()
+    dump = dump_db(db)
     assert cid in dump
     assert secret not in dump
 
@@ -86,10 +82,11 @@ def test_usage_errors(binary, db, argv):
 
 
 def test_db_from_environment(binary, tmp_path, servers):
-    db = tmp_path / "from-env.db"
+    db = new_db(tmp_path, "from-env")
     p = run_cli(binary, "apps", "create", "env", "--json", env={"CLOSELOOP_DB": str(db)})
     assert p.returncode == 0, p.stderr
-    assert db.exists()
+    assert db_exists(db)
+    assert query_db(db, "SELECT client_id FROM apps") == [(json.loads(p.stdout)["client_id"],)]
 
 
 def test_access_log_never_shows_secrets(binary, db, servers):

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from harness import SYNC, assert_case_shape, parse_time, poll
+from harness import SYNC, assert_case_shape, new_db, parse_time, poll
 
 ID_RE = re.compile(r"client_id\s+(\S+)")
 SECRET_RE = re.compile(r"client_secret\s+(\S+)")
@@ -18,7 +18,7 @@ SECRET_RE = re.compile(r"client_secret\s+(\S+)")
 @pytest.fixture(scope="module")
 def demo(binary, tmp_path_factory, module_servers):
     srv = module_servers()
-    srv.start(tmp_path_factory.mktemp("demo") / "closeloop.db", demo=True, timeout=120)
+    srv.start(new_db(tmp_path_factory.mktemp("demo")), demo=True, timeout=120)
     out = poll(lambda: (lambda s: s if ID_RE.search(s) and SECRET_RE.search(s) else None)(
         srv.stdout()), 10)
     assert out, f"no credentials on stdout: {srv.stdout()!r}"

@@ -8,7 +8,9 @@ never a crash or a hang; and service resumes once the disk has room again.
 
 The disk tests mount small filesystems, which needs root (CI runs as root);
 they skip with the reason when mounting is not possible. Every mount is
-unmounted after its test, whatever happened.
+unmounted after its test, whatever happened. They are about the SQLite file
+and its filesystem, so they are skipped on PostgreSQL, whose server owns its
+disk; test_postgres.py stops the database server under closeloop instead.
 """
 
 import errno
@@ -16,35 +18,25 @@ import http.client
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import threading
 import time
 
 import pytest
 
-from harness import deploy, poll, run_cli
+from harness import deploy, integrity, poll, query_db, run_cli
 
 SERVICE_UNAVAILABLE = {"message": "Service Unavailable."}
 STATUSES = ["open", "progress", "closed"]
 
 
-def integrity(db):
-    """PRAGMA integrity_check of the database file, as any SQLite client sees
-    it (the WAL, if any, is read as SQLite always does: that is no repair)."""
-    con = sqlite3.connect(str(db), timeout=10)
-    try:
-        return [r[0] for r in con.execute("PRAGMA integrity_check").fetchall()]
-    finally:
-        con.close()
+# integrity(db) (harness): PRAGMA integrity_check of the SQLite file, as any
+# SQLite client sees it (the WAL, if any, is read as SQLite always does: that
+# is no repair); on PostgreSQL, pg_amcheck of every table and index.
 
 
 def notes_in_db(db):
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-    try:
-        return {r[0] for r in con.execute("SELECT note FROM case_events WHERE note IS NOT NULL")}
-    finally:
-        con.close()
+    return {r[0] for r in query_db(db, "SELECT note FROM case_events WHERE note IS NOT NULL")}
 
 
 def assert_unavailable(r):
@@ -185,6 +177,7 @@ def fill(path):
     return filler
 
 
+@pytest.mark.sqlite_only("fills the filesystem that holds the database file")
 def test_disk_full_gives_503_and_service_resumes(binary, tmpfs, servers):
     db = tmpfs / "closeloop.db"
     srv = servers()
@@ -229,6 +222,7 @@ def test_disk_full_gives_503_and_service_resumes(binary, tmpfs, servers):
     assert integrity(db) == ["ok"]
 
 
+@pytest.mark.sqlite_only("remounts the filesystem of the database file read-only, with its WAL")
 def test_database_read_only_at_start(binary, tmpfs, servers):
     """A database on a read-only filesystem: with no WAL left over, serve
     refuses to start (exit 5, one line); with the WAL of a crash left over,
@@ -299,6 +293,7 @@ def ext4(tmp_path):
         unmount(mnt)
 
 
+@pytest.mark.sqlite_only("makes the filesystem of the database file fail under the server")
 def test_filesystem_turning_read_only_under_the_server(binary, ext4, servers):
     mnt, image, trigger = ext4
     db = mnt / "closeloop.db"

@@ -1,6 +1,6 @@
 """The case lifecycle beyond /status: PUT /v7/rest/close-loop/assignee and
 /comment (SPEC §3), timers across all three write endpoints (SPEC §2
-"Timers") and the stored history (table case_events, read with sqlite3)."""
+"Timers") and the stored history (table case_events, read with query_db)."""
 
 import time
 from datetime import timedelta
@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from harness import (ASSIGNEE, CASE_KEYS, COMMENT, UNAUTHENTICATED, UNAUTHORIZED, add_user,
-                     assert_case_shape, db_time, deploy, fmt_time, next_number, parse_time,
+                     assert_case_shape, db_time, deploy, fmt_time, new_db, next_number, parse_time,
                      query_db, utcnow)
 
 USERS = [("alice", "alice@example.com"), ("bob", "bob@example.org"), ("carol", "carol@example.net")]
@@ -21,7 +21,7 @@ def hours(h, m=0):
 @pytest.fixture(scope="module")
 def lc(binary, tmp_path_factory, module_servers):
     """A server whose database knows the users alice, bob and carol."""
-    db = tmp_path_factory.mktemp("lifecycle") / "closeloop.db"
+    db = new_db(tmp_path_factory.mktemp("lifecycle"))
     for username, email in USERS:
         add_user(binary, db, username, email)
     return deploy(binary, db, module_servers())
@@ -429,7 +429,7 @@ def test_timers_across_endpoints(lc):
 
 def events_of(db, case_id):
     return query_db(db, "SELECT kind, status, note, assignee_id, happened_at, recorded_at "
-                        "FROM case_events WHERE case_id = ? ORDER BY rowid", (case_id,))
+                        "FROM case_events WHERE case_id = ? ORDER BY id", (case_id,))
 
 
 def test_history_records_every_action(lc):

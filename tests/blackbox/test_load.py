@@ -21,7 +21,8 @@ import time
 
 import pytest
 
-from harness import HOST, STATUS, SYNC, Api, Server, create_app, form, poll, run_cli
+from harness import (HOST, STATUS, SYNC, Api, Server, create_app, db_exists, form, new_db, poll,
+                     run_cli)
 
 SERVICE_UNAVAILABLE = {"message": "Service Unavailable."}
 IDLE = 1000
@@ -105,7 +106,7 @@ def timed(fn):
 
 def test_a_thousand_idle_connections_do_not_slow_other_clients(binary, tmp_path, servers):
     raise_own_fd_limit(IDLE + 200)
-    db = tmp_path / "load.db"
+    db = new_db(tmp_path, "load")
     cid, secret = create_app(binary, db)
     # The server starts with a soft limit of 256 descriptors: it must raise
     # it itself, or it could hold only ~200 of the connections below.
@@ -151,7 +152,7 @@ def test_a_thousand_idle_connections_do_not_slow_other_clients(binary, tmp_path,
 
 @pytest.fixture
 def slow_server(binary, tmp_path, servers):
-    db = tmp_path / "slow.db"
+    db = new_db(tmp_path, "slow")
     cid, secret = create_app(binary, db)
     srv = servers()
     srv.start(db, threads=1, extra=("--request-timeout-ms", "1500"))
@@ -233,7 +234,7 @@ def read_reject(sock, limit=3):
 
 
 def test_connection_cap_answers_503_and_closes(binary, tmp_path, servers):
-    db = tmp_path / "cap.db"
+    db = new_db(tmp_path, "cap")
     create_app(binary, db)
     cap = 20
     srv = servers()
@@ -285,7 +286,7 @@ def test_out_of_descriptors_the_cap_shrinks_and_nothing_spins(binary, tmp_path, 
     lingering rejects use up the descriptors, accept fails (EMFILE) and the
     listener pauses instead of spinning; nothing hangs, nothing crashes."""
     raise_own_fd_limit(400)
-    db = tmp_path / "fd.db"
+    db = new_db(tmp_path, "fd")
     create_app(binary, db)
     srv = start(servers, limited_server(binary, tmp_path, 45, 45), db, threads=1,
                 extra=("--request-timeout-ms", "20000"))
@@ -329,8 +330,8 @@ def test_out_of_descriptors_the_cap_shrinks_and_nothing_spins(binary, tmp_path, 
     ("--request-timeout-ms", "5"), ("--request-timeout-ms", "-1"),
 ])
 def test_limit_flags_are_checked(binary, tmp_path, flag, value):
-    db = tmp_path / "never.db"
+    db = new_db(tmp_path, "never")
     p = run_cli(binary, "serve", "--listen", "127.0.0.1:0", flag, value, db=db, timeout=20)
     assert p.returncode == 2, (p.returncode, p.stderr)
     assert flag in p.stderr and len(p.stderr.strip().splitlines()) == 1
-    assert not db.exists()
+    assert not db_exists(db)

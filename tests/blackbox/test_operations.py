@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from harness import (COMMENT, STATUS, SYNC, TOKEN, create_app, deploy, form,
+from harness import (COMMENT, STATUS, SYNC, TOKEN, create_app, deploy, form, new_db,
                      next_number, poll, run_cli)
 
 METRICS = "/metrics"
@@ -110,6 +110,7 @@ def test_healthz_ok_without_a_token(binary, db, servers):
     assert d.api.get(HEALTHZ, d.token).json() == {"status": "ok"}
 
 
+@pytest.mark.sqlite_only("deletes or replaces the database file under the server")
 @pytest.mark.parametrize("how", ["deleted", "replaced"])
 def test_healthz_503_when_the_database_file_goes(binary, tmp_path, servers, how):
     """A database file deleted or replaced under the running server would
@@ -324,7 +325,7 @@ def test_sync_client_honours_retry_after(binary, tmp_path, servers):
     with a burst of 2 completes with every case, takes at least as long as
     the limit allows, and after each 429 waits the Retry-After it was given
     (the client's own backoff starts at 250 ms, well under it)."""
-    db = tmp_path / "server.db"
+    db = new_db(tmp_path, "server")
     cases = 40
     p = run_cli(binary, "seed", "--cases", str(cases), db=db, timeout=120)
     assert p.returncode == 0, p.stderr
@@ -492,7 +493,7 @@ def test_systemd_unit_command_line_serves(binary, tmp_path, servers):
         else:
             extra.append(args.pop(0))
     srv = servers()
-    srv.start(tmp_path / "unit.db", quiet=False, extra=extra)
+    srv.start(new_db(tmp_path, "unit"), quiet=False, extra=extra)
     assert srv.api.get(HEALTHZ).json() == {"status": "ok"}
     assert poll(lambda: any(line.startswith('{"time"') and '"/healthz"' in line
                             for line in srv.stderr_lines), 5)

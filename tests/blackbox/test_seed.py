@@ -1,14 +1,13 @@
 """`closeloop seed --cases N [--users U] [--days D] [--seed S]` (SPEC §4):
 realistic demo data through the same write path, checked through the sync
-feed and, for the history, through sqlite3 on the database file."""
+feed and, for the history, through query_db on the database."""
 
-import os
 from datetime import timedelta
 
 import pytest
 
-from harness import (add_user, assert_case_shape, db_time, deploy, parse_time, query_db, run_cli,
-                     utcnow)
+from harness import (add_user, assert_case_shape, db_exists, db_time, deploy, new_db, parse_time,
+                     query_db, run_cli, utcnow)
 
 EXIT_USAGE = 2
 CASES = 3000
@@ -27,7 +26,7 @@ def count_cases(db):
 
 @pytest.fixture(scope="module")
 def seeded(binary, tmp_path_factory, module_servers):
-    db = tmp_path_factory.mktemp("seed") / "closeloop.db"
+    db = new_db(tmp_path_factory.mktemp("seed"))
     before = utcnow()
     seed(binary, db, "--cases", str(CASES), "--users", "20", "--days", str(DAYS), "--seed", "11")
     d = deploy(binary, db, module_servers())
@@ -39,8 +38,8 @@ def seeded(binary, tmp_path_factory, module_servers):
 def status_codes(db, feed):
     """How case_events.status encodes a status, learnt from each case's
     last event (which must carry the case's current status)."""
-    last = dict(query_db(db, "SELECT case_id, status FROM case_events WHERE rowid IN "
-                             "(SELECT max(rowid) FROM case_events GROUP BY case_id)"))
+    last = dict(query_db(db, "SELECT case_id, status FROM case_events WHERE id IN "
+                             "(SELECT max(id) FROM case_events GROUP BY case_id)"))
     code = {}
     for c in feed:
         assert c["id"] in last, f"case {c['id']} has no history"
@@ -54,7 +53,7 @@ def status_codes(db, feed):
 def events_by_case(db):
     out = {}
     for case_id, status, happened_at, recorded_at in query_db(
-            db, "SELECT case_id, status, happened_at, recorded_at FROM case_events ORDER BY rowid"):
+            db, "SELECT case_id, status, happened_at, recorded_at FROM case_events ORDER BY id"):
         out.setdefault(case_id, []).append((status, db_time(happened_at), db_time(recorded_at)))
     return out
 
@@ -224,7 +223,7 @@ def test_same_seed_same_data(binary, tmp_path):
         return query_db(db, "SELECT c.number, c.status, u.username, c.time_to_follow_up, "
                             "c.time_to_close FROM cases c LEFT JOIN users u ON u.id = c.assignee_id "
                             "ORDER BY c.number")
-    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    a, b = new_db(tmp_path, "a"), new_db(tmp_path, "b")
     seed(binary, a, "--cases", "500", "--seed", "9")
     seed(binary, b, "--cases", "500", "--seed", "9")
     assert facts(a) == facts(b)
@@ -252,4 +251,4 @@ def test_bad_options(binary, db, args):
     p = run_cli(binary, "seed", *args, db=db)
     assert p.returncode == EXIT_USAGE, (p.returncode, p.stderr)
     assert p.stderr.strip()
-    assert not os.path.exists(db) or count_cases(db) == 0
+    assert not db_exists(db) or count_cases(db) == 0

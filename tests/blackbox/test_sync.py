@@ -8,15 +8,15 @@ import threading
 
 import pytest
 
-from harness import (CASE_KEYS, SYNC, assert_case_shape, days, deploy, fmt_time, parse_time,
-                     today_of, utcnow)
+from harness import (CASE_KEYS, SYNC, assert_case_shape, days, deploy, fmt_time, new_db,
+                     parse_time, today_of, utcnow)
 
 
 @pytest.fixture(scope="module")
 def thirty(binary, tmp_path_factory, module_servers):
     """A server holding exactly 30 open cases, numbers 1..30, created in order.
     Read-only for the tests that use it."""
-    d = deploy(binary, tmp_path_factory.mktemp("thirty") / "closeloop.db", module_servers())
+    d = deploy(binary, new_db(tmp_path_factory.mktemp("thirty")), module_servers())
     cases = [d.api.set_status(d.token, n, "open") for n in range(1, 31)]
     return d, cases
 
@@ -307,7 +307,7 @@ def test_422_content_type(shared):
 @pytest.fixture(scope="module")
 def three_today(binary, tmp_path_factory, module_servers):
     """A server with three cases changed today (server time, UTC)."""
-    d = deploy(binary, tmp_path_factory.mktemp("window") / "closeloop.db", module_servers())
+    d = deploy(binary, new_db(tmp_path_factory.mktemp("window")), module_servers())
     cases = [d.api.set_status(d.token, n, "open") for n in (1, 2, 3)]
     days_seen = {today_of(c) for c in cases}
     if len(days_seen) != 1:

@@ -21,7 +21,8 @@ import warnings
 
 import pytest
 
-from harness import HOST, HTTP_TIMEOUT, STATUS, SYNC, TOKEN, create_app, form, run_cli
+from harness import (HOST, HTTP_TIMEOUT, STATUS, SYNC, TOKEN, create_app, db_exists, form, new_db,
+                     run_cli)
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None,
                                 reason="the openssl command is needed to make a test CA")
@@ -102,7 +103,7 @@ def https_token(port, ctx, cid, secret):
 @pytest.fixture(scope="module")
 def tls_server(binary, pki, tmp_path_factory, module_servers):
     """One HTTPS server for the module: (server, client_id, secret)."""
-    db = tmp_path_factory.mktemp("tls") / "closeloop.db"
+    db = new_db(tmp_path_factory.mktemp("tls"))
     cid, secret = create_app(binary, db)
     srv = module_servers()
     srv.start(db, threads=2, extra=tls_args(pki))
@@ -298,14 +299,14 @@ def test_http2_larger_bodies_are_refused_without_reaching_the_api(tls_server, pk
     (["--tls-cert", "{pki}/server.pem", "--tls-key", "{pki}/server.ext"], "no PEM private key"),
 ])
 def test_serve_refuses_bad_tls_files(binary, pki, tmp_path, args, words):
-    db = tmp_path / "never.db"
+    db = new_db(tmp_path, "never")
     argv = ["serve", "--listen", "127.0.0.1:0", *[a.format(pki=pki) for a in args]]
     p = run_cli(binary, *argv, db=db, timeout=20)
     assert p.returncode == EXIT_USAGE, (p.returncode, p.stderr)
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("closeloop: "), p.stderr
     assert words in lines[0], lines[0]
-    assert not db.exists(), "bad TLS files are refused before the database is touched"
+    assert not db_exists(db), "bad TLS files are refused before the database is touched"
 
 
 def test_serve_help_lists_the_tls_flags(binary):
@@ -336,7 +337,7 @@ def all_cases_https(port, ctx, token):
 
 
 def test_sync_over_https_with_the_test_ca(binary, pki, tmp_path, servers):
-    db = tmp_path / "server.db"
+    db = new_db(tmp_path, "server")
     cid, secret = create_app(binary, db)
     p = run_cli(binary, "seed", "--cases", "600", db=db, timeout=120)
     assert p.returncode == 0, p.stderr
@@ -396,7 +397,7 @@ def test_sync_with_an_unreadable_ca_file_is_a_usage_error(binary, pki, tmp_path,
 def test_connection_cap_over_tls_answers_503(binary, pki, tmp_path, servers):
     """Over the cap a TLS client still completes a handshake and reads a
     plain HTTP/1.1 503 with a JSON body, then the connection closes."""
-    db = tmp_path / "cap.db"
+    db = new_db(tmp_path, "cap")
     create_app(binary, db)
     srv = servers()
     srv.start(db, threads=1, extra=(*tls_args(pki), "--max-connections", "2"))
@@ -433,7 +434,7 @@ def test_connection_cap_over_tls_answers_503(binary, pki, tmp_path, servers):
 def test_a_silent_tls_client_is_cut_off(binary, pki, tmp_path, servers):
     """A client that connects and never starts the handshake is closed after
     the request timeout, like a client that never sends its request."""
-    db = tmp_path / "slow.db"
+    db = new_db(tmp_path, "slow")
     create_app(binary, db)
     srv = servers()
     srv.start(db, threads=1, extra=(*tls_args(pki), "--request-timeout-ms", "1000"))
@@ -450,7 +451,7 @@ def test_a_silent_tls_client_is_cut_off(binary, pki, tmp_path, servers):
 def test_graceful_shutdown_with_idle_tls_connections(binary, pki, tmp_path, servers):
     """SIGTERM with an idle HTTP/2 connection and an idle kept-alive
     HTTPS/1.1 connection open: the server still exits cleanly and promptly."""
-    db = tmp_path / "stop.db"
+    db = new_db(tmp_path, "stop")
     create_app(binary, db)
     srv = servers()
     srv.start(db, threads=2, extra=tls_args(pki))
@@ -557,7 +558,7 @@ class H2:
 
 @pytest.fixture
 def deadline_server(binary, pki, tmp_path, servers):
-    db = tmp_path / "h2.db"
+    db = new_db(tmp_path, "h2")
     cid, secret = create_app(binary, db)
     srv = servers()
     srv.start(db, threads=1, extra=(*tls_args(pki), "--request-timeout-ms", "1000"))

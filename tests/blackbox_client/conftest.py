@@ -1,11 +1,35 @@
-"""Fixtures of the sync-client suite; the helpers live in client_harness.py."""
+"""Fixtures of the sync-client suite; the helpers live in client_harness.py.
+The server's databases are SQLite files, or PostgreSQL databases when
+CLOSELOOP_TEST_PG is set: see ../blackbox/backend.py."""
 
 import os
+import sys
 
 import pytest
 
-from client_harness import Deployment
-from faultproxy import FaultProxy
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "blackbox"))
+
+import backend  # noqa: E402 (../blackbox, the one place that knows the backend)
+from client_harness import Deployment  # noqa: E402
+from faultproxy import FaultProxy  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _databases_of_the_session():
+    if backend.PG:
+        problem = backend.check_pg()
+        if problem:
+            pytest.exit(problem, returncode=3)
+    yield
+    backend.drop_all()
+
+
+@pytest.fixture(autouse=True)
+def _databases_of_the_test():
+    """Drops the PostgreSQL databases a test made, after its servers stopped."""
+    mark = backend.created_count()
+    yield
+    backend.drop_created_since(mark)
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +51,7 @@ def deploy(binary, tmp_path):
     made = []
 
     def make(cases=0, server_args=()):
-        d = Deployment(binary, tmp_path / f"server{len(made)}.db", server_args, cases)
+        d = Deployment(binary, backend.new_db(tmp_path, f"server{len(made)}"), server_args, cases)
         made.append(d)
         return d
 
