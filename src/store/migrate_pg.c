@@ -69,8 +69,17 @@ static const char v1[] = "CREATE TABLE meta ("
                          "  recorded_at bigint NOT NULL);"
                          "CREATE INDEX case_events_case ON case_events (case_id, id);";
 
+/* Version 2, as SQLite's: the page's columns ride in cases_seq, which
+ * stays unique on seq (INCLUDE), so that a page can be an index-only scan
+ * wherever the visibility map allows. */
+static const char v2[] = "DROP INDEX cases_seq;"
+                         "CREATE UNIQUE INDEX cases_seq ON cases (seq) INCLUDE (id, number, status,"
+                         "  assignee_id, opened_at, time_to_follow_up, time_to_close, created_at,"
+                         "  updated_at);";
+
 static const struct migration migrations[] = {
     {1, v1},
+    {2, v2},
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

@@ -68,8 +68,20 @@ static const char v1[] = "CREATE TABLE meta ("
                          "  recorded_at INTEGER NOT NULL);"
                          "CREATE INDEX case_events_case ON case_events (case_id, id);";
 
+/* Version 2. The sync feed reads pages from cases_seq alone: the index
+ * carries every column of a page, so a page is one range scan of it instead
+ * of a table search per row (which was a quarter of the CPU time of a
+ * per_page=1000 page). A changed case rewrites its entry here in any case,
+ * since its seq changes; the wider entry costs bytes, not B-tree searches.
+ * The index is no longer unique on seq alone: seq is unique because every
+ * change takes feed.last_seq + 1 under the database's write lock. */
+static const char v2[] = "DROP INDEX cases_seq;"
+                         "CREATE INDEX cases_seq ON cases (seq, id, number, status, assignee_id,"
+                         "  opened_at, time_to_follow_up, time_to_close, created_at, updated_at);";
+
 static const struct migration migrations[] = {
     {1, v1},
+    {2, v2},
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

@@ -20,7 +20,7 @@
 #include "cases/case.h"
 #include "common/err.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define APP_NAME_MAX         100
 #define CLIENT_ID_LEN        32 /* lower-case hex characters */
 #define SECRET_HASH_LEN      32

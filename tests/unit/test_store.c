@@ -131,13 +131,13 @@ static void test_open_migrates_once(void **state)
     int64_t v = 0;
     assert_int_equal(store_schema_version(s, &v, msg), CL_OK);
     assert_int_equal(v, STORE_SCHEMA_VERSION);
-    assert_int_equal(v, 1);
+    assert_int_equal(v, 2);
     store_close(&s);
     assert_null(s);
 
     s = open_ok(path);
     assert_int_equal(store_schema_version(s, &v, msg), CL_OK);
-    assert_int_equal(v, 1);
+    assert_int_equal(v, 2);
     store_close(&s);
 
     /* The file holds secret hashes and the token key: owner only. */
@@ -259,6 +259,54 @@ static void test_refuses_newer_schema(void **state)
     assert_int_equal(store_open(path, &s, msg), CL_ESTORE);
     assert_non_null(strstr(msg, "newer"));
     assert_null(s);
+}
+
+/* A database of schema version 1 (cases_seq on seq alone) is brought to
+ * the current version on open, keeps its cases, and serves its pages from
+ * the covering index. */
+static void test_upgrades_version_1(void **state)
+{
+    (void)state;
+    char path[128], msg[CL_ERRMSG_MAX];
+    struct store *s = open_new(path, sizeof path);
+    for (int64_t n = 1; n <= 5; n++) {
+        struct case_record c = new_case(n, MARCH_1 + n);
+        put_case(s, &c, MARCH_1 + n);
+    }
+    store_close(&s);
+
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP INDEX cases_seq;"
+                                  "CREATE UNIQUE INDEX cases_seq ON cases (seq);"
+                                  "PRAGMA user_version = 1",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+
+    assert_int_equal(store_open(path, &s, msg), CL_OK);
+    int64_t v = 0;
+    assert_int_equal(store_schema_version(s, &v, msg), CL_OK);
+    assert_int_equal(v, STORE_SCHEMA_VERSION);
+    struct page p = fetch(s, 0, 10, INT64_MIN, INT64_MAX);
+    assert_int_equal(p.n, 5);
+    for (size_t i = 0; i < p.n; i++) {
+        assert_int_equal(p.c[i].number, (int64_t)i + 1);
+        assert_int_equal(p.c[i].updated_at, MARCH_1 + (int64_t)i + 1);
+    }
+    store_close(&s);
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT sql FROM sqlite_master WHERE name = 'cases_seq'",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_non_null(strstr((const char *)sqlite3_column_text(st, 0), "updated_at"));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
 }
 
 static void test_reopen_keeps_data(void **state)
@@ -559,7 +607,8 @@ static void test_page_plan_uses_indexes(void **state)
         assert_null(strstr(p.step[i], "SCAN"));
         assert_null(strstr(p.step[i], "TEMP B-TREE"));
         assert_non_null(strstr(p.step[i], "SEARCH"));
-        seq_index |= strstr(p.step[i], "cases_seq") != NULL;
+        /* The page reads the index alone, never the table. */
+        seq_index |= strstr(p.step[i], "COVERING INDEX cases_seq") != NULL;
         updated_index |= strstr(p.step[i], "cases_updated") != NULL;
     }
     assert_true(seq_index);
@@ -1015,6 +1064,7 @@ int main(void)
         cmocka_unit_test(test_case_updated_twice_appears_once),
         cmocka_unit_test(test_page_callback_stops),
         cmocka_unit_test(test_page_plan_uses_indexes),
+        cmocka_unit_test(test_upgrades_version_1),
         cmocka_unit_test(test_case_history),
         cmocka_unit_test(test_users),
         cmocka_unit_test(test_apps),
