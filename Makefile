@@ -42,7 +42,8 @@ blackbox:
 	CLOSELOOP_BIN=$(abspath $(BUILD))/src/cli/closeloop $(PYTEST) -q tests/blackbox tests/blackbox_client
 
 # The same suite on PostgreSQL: a throwaway cluster (scripts/pg-cluster.sh) in
-# a temporary directory, a new database per test, and tests/blackbox/
+# a temporary directory, the PostgreSQL store's unit tests (which skip
+# without a cluster), a new database per test, and tests/blackbox/
 # test_postgres.py (several server nodes on one database, the database going
 # away). The cluster is removed whatever happens; pytest's exit code is kept.
 blackbox-pg:
@@ -51,6 +52,7 @@ blackbox-pg:
 	trap 'scripts/pg-cluster.sh stop "$$dir"' EXIT; trap 'exit 130' INT TERM; \
 	url=$$(scripts/pg-cluster.sh start "$$dir") || exit 1; \
 	echo "blackbox-pg: PostgreSQL at $$url"; \
+	CLOSELOOP_TEST_PG=$$url meson test -C $(BUILD) --print-errorlogs store_pg && \
 	CLOSELOOP_TEST_PG=$$url CLOSELOOP_BIN=$(abspath $(BUILD))/src/cli/closeloop \
 	    $(PYTEST) -q tests/blackbox tests/blackbox_client
 
