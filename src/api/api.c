@@ -13,7 +13,6 @@ cl_err api_app_init(struct api_app *app, const struct api_config *cfg, char *msg
 
     memset(app, 0, sizeof *app);
     app->cfg = *cfg;
-    pthread_mutex_init(&app->write_lock, NULL);
 
     /* The key lives in the database so that every server process on it signs
      * and verifies alike; one connection is enough to fetch it. */
@@ -40,6 +39,9 @@ cl_err api_app_init(struct api_app *app, const struct api_config *cfg, char *msg
             goto fail;
         }
     }
+    err = writer_start(cfg->db_url, app->metrics, &app->writer, msg);
+    if (err)
+        goto fail;
     return CL_OK;
 
 fail:
@@ -51,9 +53,10 @@ void api_app_fini(struct api_app *app)
 {
     if (!app)
         return;
+    /* The writer counts into the metrics: it goes first. */
+    writer_stop(&app->writer);
     metrics_free(&app->metrics);
     ratelimit_free(&app->limiter);
-    pthread_mutex_destroy(&app->write_lock);
     memset(app->token_key, 0, sizeof app->token_key);
 }
 
@@ -67,7 +70,6 @@ void *api_thread_init(void *app, unsigned thread_index)
         return NULL;
     }
     t->app = app;
-    t->write_lock = &((struct api_app *)app)->write_lock;
 
     /* A store connection is not thread-safe: each worker opens its own. */
     cl_err err = store_open(t->app->cfg.db_url, &t->store, msg);
@@ -78,13 +80,11 @@ void *api_thread_init(void *app, unsigned thread_index)
         return NULL;
     }
     t->apps = app_cache_new(t->store);
-    t->writes = write_queue_new();
     /* Shards live in the registry, which outlives every thread: the thread
      * that serves /metrics may read this one while this thread stops. */
     t->metrics = metrics_shard_new(t->app->metrics, thread_index);
-    if (!t->apps || !t->metrics || !t->writes) {
+    if (!t->apps || !t->metrics) {
         app_cache_free(&t->apps);
-        write_queue_free(&t->writes);
         log_error("worker %u: out of memory", thread_index);
         store_close(&t->store);
         free(t);
@@ -99,7 +99,7 @@ void api_handle(void *thread_ctx, const struct http_request *req, struct http_re
     int64_t start = time_mono_ns();
 
     api_route(t, req, res);
-    /* A deferred write is answered, and counted, by api_flush. */
+    /* A deferred write is answered, and counted, by the writer. */
     if (res->deferred)
         return;
 
@@ -109,21 +109,14 @@ void api_handle(void *thread_ctx, const struct http_request *req, struct http_re
     metrics_observe(t->metrics, res->route, res->status, time_mono_ns() - start);
 }
 
-void api_flush(void *thread_ctx, struct buf *body)
-{
-    write_queue_flush(thread_ctx, body);
-}
-
 void api_thread_fini(void *thread_ctx)
 {
     struct api_thread *t = thread_ctx;
 
     if (!t)
         return;
-    /* The cache borrows the connection, so it goes first. The transport
-     * flushed the write queue after the last request. */
+    /* The cache borrows the connection, so it goes first. */
     app_cache_free(&t->apps);
-    write_queue_free(&t->writes);
     store_close(&t->store);
     free(t);
 }

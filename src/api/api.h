@@ -3,7 +3,6 @@
 #ifndef CL_API_API_H
 #define CL_API_API_H
 
-#include <pthread.h>
 #include <stdint.h>
 
 #include "api/metrics.h"
@@ -22,19 +21,16 @@ struct api_config {
     uint32_t rate_burst; /* 0 = rate_limit.count */
 };
 
-/* Process-wide, read-only once serving starts (the metrics and the limiter
- * are written through their own thread-safe interfaces, and write_lock is a
- * lock). */
+struct writer;
+
+/* Process-wide, read-only once serving starts (the metrics, the limiter and
+ * the writer are used through their own thread-safe interfaces). */
 struct api_app {
     struct api_config cfg;
     unsigned char token_key[TOKEN_KEY_LEN];
     struct metrics *metrics;   /* owned; NULL: not counted */
     struct ratelimit *limiter; /* owned; NULL: no rate limit */
-    /* Held by a worker for the whole of a write transaction. The database
-     * serializes writers anyway; waiting here rather than on its lock means
-     * waiting exactly as long as the other worker's batch takes, where
-     * SQLite's busy handler sleeps in steps of up to 100 ms. */
-    pthread_mutex_t write_lock;
+    struct writer *writer;     /* owned; the thread of the write endpoints (writer.c) */
 };
 
 /* Fills app from cfg, loads the token key from the database (creating it
@@ -50,7 +46,6 @@ void api_app_fini(struct api_app *app);
 /* The http_app callbacks; `app` is a struct api_app *. */
 void *api_thread_init(void *app, unsigned thread_index);
 void api_handle(void *thread_ctx, const struct http_request *req, struct http_response *res);
-void api_flush(void *thread_ctx, struct buf *body);
 void api_thread_fini(void *thread_ctx);
 
 #endif

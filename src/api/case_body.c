@@ -6,8 +6,8 @@
 
 #include "api/case_body.h"
 
-#include "api/metrics.h"
 #include "cases/service.h"
+#include "common/log.h"
 #include "common/json.h"
 #include "common/timeutil.h"
 
@@ -397,17 +397,6 @@ void case_body_answer(const struct case_write_result *r, struct http_response *r
     res->content_type = "application/json";
 }
 
-void case_body_write(struct api_thread *t, const struct case_action *a, struct http_response *res)
-{
-    struct case_write_result r;
-    pthread_mutex_lock(t->write_lock);
-    case_write_batch(t->store, &a, 1, CASE_NOW, &r);
-    pthread_mutex_unlock(t->write_lock);
-    metrics_inc(t->metrics, METRICS_WRITE_TXS);
-    metrics_inc(t->metrics, METRICS_WRITES);
-    case_body_answer(&r, res);
-}
-
 void case_body_handle(struct api_thread *t, const struct http_request *req,
                       enum case_action_kind kind, struct http_response *res)
 {
@@ -415,9 +404,17 @@ void case_body_handle(struct api_thread *t, const struct http_request *req,
 
     if (!case_body_parse(t, req, kind, &body, res))
         return;
-    /* Group commit: the write joins this round's batch and is answered once
-     * the batch has committed; written at once only when it cannot wait. */
-    if (!write_queue_add(t, &body.action, res))
-        case_body_write(t, &body.action, res);
+    /* The writer applies it with whatever else waits, in one transaction,
+     * and answers once that has committed (writer.c). */
+    cl_err err = writer_submit(t->app->writer, &body.action, res);
     case_body_release(&body);
+    if (err == CL_EBUSY) {
+        /* Not a database error: the server has more writes in hand than it
+         * lets wait. */
+        log_warn("write refused: %d writes wait for the database already", WRITER_QUEUE_MAX);
+        api_message(res, 503, "Service Unavailable.");
+        http_response_header(res, "Retry-After", "1");
+    } else if (err) {
+        api_store_error(res, err, "queueing a write");
+    }
 }

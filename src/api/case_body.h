@@ -37,17 +37,13 @@ void case_body_release(struct case_body *b);
 
 /* Answers with the result of a write: 201 (created) or 200 (updated or
  * unchanged) with {"data":<case>}, 422 for a rule violation, or 500/503 for
- * a store error. */
+ * a store error. Any thread. */
 void case_body_answer(const struct case_write_result *r, struct http_response *res);
 
-/* Applies a validated action through the case service at the current time,
- * in a transaction of its own, and answers as case_body_answer. */
-void case_body_write(struct api_thread *t, const struct case_action *a, struct http_response *res);
-
 /* The whole of a write endpoint: parse the body as an action of `kind`,
- * apply it and answer, as h_status, h_assignee and h_comment do. The write
- * joins the thread's write queue, so the answer usually comes from
- * write_queue_flush, after its batch's commit. */
+ * apply it and answer, as h_status, h_assignee and h_comment do. A valid
+ * action goes to the writer (writer_submit), which answers after the commit
+ * that makes it durable; a full queue is a 503 with Retry-After. */
 void case_body_handle(struct api_thread *t, const struct http_request *req,
                       enum case_action_kind kind, struct http_response *res);
 

@@ -3,7 +3,6 @@
 #ifndef CL_API_INTERNAL_H
 #define CL_API_INTERNAL_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,9 +20,6 @@
 /* Decoded form data never exceeds its encoded size, see form_parse. */
 #define API_ARENA_BYTES      (HTTP_MAX_BODY_BYTES + 2 * FORM_MAX_PARAMS)
 
-struct write_queue;
-struct case_action;
-
 /* One per worker thread. */
 struct api_thread {
     const struct api_app *app;
@@ -33,8 +29,6 @@ struct api_thread {
     char arena[API_ARENA_BYTES];   /* scratch for form decoding */
     struct form form;              /* scratch for the parsed query or body */
     struct token_memo tokens;      /* the bearer tokens this thread verified */
-    struct write_queue *writes;    /* this round's writes, waiting for one commit */
-    pthread_mutex_t *write_lock;   /* app->write_lock */
 };
 
 /* Parses a non-empty run of ASCII decimal digits (no sign, no spaces, no
@@ -103,27 +97,31 @@ bool api_authorize(struct api_thread *t, const struct http_request *req, struct 
  * least 1) and the refusal is counted in the metrics. */
 bool api_throttle(struct api_thread *t, int64_t app_id, struct http_response *res);
 
-/* ---- group commit (write_queue.c) ------------------------------------- */
+/* ---- the writer (writer.c) ------------------------------------------- */
 
-/* Up to WRITE_QUEUE_MAX writes wait for one commit. */
-#define WRITE_QUEUE_MAX 64
+struct case_action;
 
-/* A new, empty queue, or NULL when out of memory. */
-struct write_queue *write_queue_new(void);
+/* Actions that wait for the writer, and that one transaction takes. */
+#define WRITER_QUEUE_MAX 4096
+#define WRITER_BATCH_MAX 256
 
-/* Frees q (which must have been flushed) and sets *q to NULL. NULL-safe. */
-void write_queue_free(struct write_queue **q);
+/* Opens the writer's own connection to db_url and starts its thread, which
+ * counts into its own shard of metrics (NULL: none). Returns CL_OK with *w
+ * set, or the store's error (msg) with *w NULL. */
+cl_err writer_start(const char *db_url, struct metrics *metrics, struct writer **w, char *msg);
 
-/* Takes a validated action (copied: a may go once this returns) into this
- * round's batch and defers res, which write_queue_flush answers. A full
- * queue is flushed first. Returns false, leaving res untouched, when the
- * write cannot wait (no queue, or out of memory): apply it at once. */
-bool write_queue_add(struct api_thread *t, const struct case_action *a, struct http_response *res);
+/* Answers every action still queued, stops the thread, closes its
+ * connection, frees *w and sets it to NULL. NULL-safe. Call it after the
+ * last writer_submit. */
+void writer_stop(struct writer **w);
 
-/* Applies every queued write in one transaction with one durable commit
- * (case_write_batch), then answers each, building the answers in body,
- * and empties the queue. Writes whose client has gone are not applied. */
-void write_queue_flush(struct api_thread *t, struct buf *body);
+/* Queues a validated action (copied: a may go once this returns) for the
+ * writer and defers res (http_defer); the writer applies it in its next
+ * transaction and answers as case_body_answer does. Any worker thread.
+ * Returns CL_OK, or leaves res untouched and returns CL_EBUSY when
+ * WRITER_QUEUE_MAX actions are waiting already (or the writer stops), or
+ * CL_ENOMEM. */
+cl_err writer_submit(struct writer *w, const struct case_action *a, struct http_response *res);
 
 /* ---- routing (router.c) ---------------------------------------------- */
 

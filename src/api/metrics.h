@@ -26,7 +26,9 @@
 
 #include "common/buf.h"
 
-#define METRICS_MAX_THREADS  256 /* shards; the server's thread cap */
+#define METRICS_MAX_THREADS  258 /* shards: the server's 256 worker threads, */
+#define METRICS_WRITER_SHARD 256 /* its writer */
+#define METRICS_SYNCER_SHARD 257 /* and the writer's syncer (api/writer.c) */
 #define METRICS_MAX_ROUTES   24  /* labels beyond count as "other" */
 #define METRICS_OTHER_ROUTE  "other"
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"

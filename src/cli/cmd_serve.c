@@ -382,7 +382,6 @@ int cmd_serve(int argc, char **argv)
     }
     struct http_app happ = {.thread_init = api_thread_init,
                             .handle = api_handle,
-                            .flush = api_flush,
                             .thread_fini = api_thread_fini,
                             .app = &app};
     info.threads = scfg.threads;

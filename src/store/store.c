@@ -135,6 +135,16 @@ void store_tx_rollback(struct store *s)
     s->ops->tx_rollback(s);
 }
 
+cl_err store_sync_defer(struct store *s, char *msg)
+{
+    return s->ops->sync_defer ? s->ops->sync_defer(s, msg) : CL_OK;
+}
+
+cl_err store_sync(struct store *s, char *msg)
+{
+    return s->ops->sync ? s->ops->sync(s, msg) : CL_OK;
+}
+
 cl_err store_bulk_begin(struct store *s, char *msg)
 {
     return s->ops->bulk_begin ? s->ops->bulk_begin(s, msg) : CL_OK;

@@ -55,6 +55,25 @@ cl_err store_tx_begin(struct store *s, char *msg);
 cl_err store_tx_commit(struct store *s, char *msg);
 void store_tx_rollback(struct store *s); /* no-op outside a transaction */
 
+/* ---- group durability ---------------------------------------------------
+ * For the server's writer, which commits the writes of many requests one
+ * transaction after another and acknowledges them only once they are
+ * durable. After store_sync_defer(s), a commit on s returns as soon as its
+ * changes are in the database's log: they survive the death of the
+ * process, but not yet a power loss. store_sync(s) then makes durable
+ * every commit on s that returned before the call. store_sync may run on
+ * another thread while s goes on with the next transaction (it is the one
+ * function of a store that may), so that the flush of one commit overlaps
+ * the work of the next, and one flush serves every commit made before it.
+ * Call store_sync from one thread at a time, and stop calling it before
+ * store_close.
+ *
+ * A failed store_sync fails every later one (CL_EBUSY): what it was to
+ * make durable may be lost, and so may be what follows. A backend whose
+ * commit is durable by itself (PostgreSQL) does nothing in either. */
+cl_err store_sync_defer(struct store *s, char *msg);
+cl_err store_sync(struct store *s, char *msg);
+
 /* ---- bulk writing -----------------------------------------------------
  * For a command that writes a great many cases in large transactions
  * (closeloop seed). Between store_bulk_begin and store_bulk_end this

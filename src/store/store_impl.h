@@ -22,6 +22,9 @@ struct store_ops {
     cl_err (*tx_begin)(struct store *s, char *msg);
     cl_err (*tx_commit)(struct store *s, char *msg);
     void (*tx_rollback)(struct store *s);
+    /* Both may be NULL: commits are then durable by themselves. */
+    cl_err (*sync_defer)(struct store *s, char *msg);
+    cl_err (*sync)(struct store *s, char *msg);
     /* Both may be NULL: bulk mode is then a no-op for the backend. */
     cl_err (*bulk_begin)(struct store *s, char *msg);
     void (*bulk_end)(struct store *s);

@@ -259,6 +259,7 @@ cl_err store_sqlite_open(const char *path, struct store **out, char *msg)
     }
     s->base.ops = &sqlite_ops;
     s->db = db;
+    s->wal_fd = -1;
     *out = &s->base;
     return CL_OK;
 
@@ -270,6 +271,7 @@ fail:
 static void sqlite_close(struct store *base)
 {
     struct sqlite_store *s = sq(base);
+    sqlite_sync_close(s);
     for (size_t i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->st[i]);
     /* A transaction still open here was abandoned by its caller: closing
@@ -915,6 +917,8 @@ static const struct store_ops sqlite_ops = {
     .tx_begin = sqlite_tx_begin,
     .tx_commit = sqlite_tx_commit,
     .tx_rollback = sqlite_tx_rollback,
+    .sync_defer = sqlite_sync_defer,
+    .sync = sqlite_sync,
     .bulk_begin = sqlite_bulk_begin,
     .bulk_end = sqlite_bulk_end,
     .case_get = sqlite_case_get,

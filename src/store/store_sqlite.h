@@ -14,6 +14,15 @@
 #include "common/err.h"
 #include "store/store_impl.h"
 
+/* ---- group durability (sync_sqlite.c) -------------------------------------- */
+
+/* store_sync_defer and store_sync of the SQLite backend; sqlite_sync_close releases
+ * what they hold. */
+cl_err sqlite_sync_defer(struct store *s, char *msg);
+cl_err sqlite_sync(struct store *s, char *msg);
+struct sqlite_store;
+void sqlite_sync_close(struct sqlite_store *s);
+
 /* One slot per statement the backend runs. The SQL of a slot lives in the
  * file that uses it; the enum is shared so that one connection can keep
  * every statement prepared in one array. */
@@ -65,6 +74,12 @@ struct sqlite_store {
     bool put_failed;
     int64_t saved_cache_size;
     int64_t saved_autocheckpoint;
+    /* store_sync_defer: the WAL's path, and the descriptor store_sync
+     * flushes it through (-1 until the first store_sync); wal_failed once
+     * a flush failed. Touched by store_sync's thread only. */
+    char *wal_path;
+    int wal_fd;
+    bool wal_failed;
     /* The assignees the page query has read, by id (store_sqlite.c);
      * allocated by the first page, NULL until then. */
     struct user_cache *users;

@@ -52,32 +52,27 @@ struct http_response {
  * to the 127 bytes that http_header_out.value holds; NULL means "". */
 void http_response_header(struct http_response *res, const char *name, const char *value);
 
-/* A request whose response comes later. Instead of filling res, handle may
- * call http_defer(res): the transport then sends nothing when handle
- * returns, and the application answers with http_deferred_send, on the same
- * worker thread, from its flush callback. This lets it answer a batch of
- * requests together, e.g. after one commit for all of their writes. The
+/* A request whose response comes later, from any thread. Instead of
+ * filling res, handle may call http_defer(res): the transport then sends
+ * nothing when handle returns, and the application answers later with
+ * http_deferred_complete. This lets another thread answer requests once it
+ * has done their work, e.g. after one commit for the writes of many. The
  * http_request that handle got is gone after handle returns: copy what you
  * need. Returns NULL when out of memory; then answer in res as usual. */
 struct http_deferred;
 struct http_deferred *http_defer(struct http_response *res);
 
-/* Whether the client of d still waits for its answer (it may have closed
- * its connection since). */
-bool http_deferred_alive(const struct http_deferred *d);
-
-/* The monotonic time (ns) that d's request reached the application. */
+/* The monotonic time (ns) that d's request reached the application. Any
+ * thread. */
 int64_t http_deferred_started_ns(const struct http_deferred *d);
 
-/* Sends res as the response to d's request, writes its access log line, and
- * frees d (which must not be used again); when the client no longer waits,
- * only frees d. res->body is copied. */
-void http_deferred_send(struct http_deferred *d, const struct http_response *res);
-
-/* Frees d without answering (the client has gone, or the application
- * gives up on the request; a request still alive then gets no response
- * until its connection times out). NULL-safe. */
-void http_deferred_drop(struct http_deferred *d);
+/* Answers d's request with res, from any thread, exactly once for every
+ * http_defer: the application must complete each deferred request, also
+ * when its client may have gone, and before server_run returns. res and
+ * its body are copied; the request's worker thread then sends the answer
+ * (unless the client has gone), writes its access log line and frees d,
+ * which the caller must not use again. */
+void http_deferred_complete(struct http_deferred *d, const struct http_response *res);
 
 /* How the transport calls the application. All of them run on a worker
  * thread.
@@ -85,16 +80,12 @@ void http_deferred_drop(struct http_deferred *d);
  * thread_init is called once per worker thread before it serves anything and
  * returns that thread's context (its database connection, caches) or NULL on
  * failure, which stops the server. handle is called for every request with
- * that context and fills res, or defers it (http_defer). flush, when set, is
- * called after every round of events the thread handled (and during a
- * graceful shutdown), with the thread's response buffer to fill, so that the
- * application can answer the requests it deferred in that round. thread_fini
- * releases the context after the thread has finished its last request; no
- * deferred request is left by then. */
+ * that context and fills res, or defers it (http_defer). thread_fini
+ * releases the context after the thread has finished its last request and
+ * received the last of its deferred answers. */
 struct http_app {
     void *(*thread_init)(void *app, unsigned thread_index);
     void (*handle)(void *thread_ctx, const struct http_request *req, struct http_response *res);
-    void (*flush)(void *thread_ctx, struct buf *body);
     void (*thread_fini)(void *thread_ctx);
     void *app; /* passed to thread_init */
 };

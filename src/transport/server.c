@@ -39,12 +39,13 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 
-#define MAX_THREADS    256
-#define ACCEPT_BATCH   64  /* accepts per wake-up, so one thread cannot starve its loop */
-#define LOOP_WAIT_MS   100 /* how often a worker looks at the stop flag */
-#define FORCE_CLOSE_MS 1000
-#define SIGNAL_POLL_MS 200
-#define STALL_SWEEP_MS 250 /* how often HTTP/2 connections are checked for a stalled request */
+#define MAX_THREADS      256
+#define ACCEPT_BATCH     64  /* accepts per wake-up, so one thread cannot starve its loop */
+#define LOOP_WAIT_MS     100 /* how often a worker looks at the stop flag */
+#define FORCE_CLOSE_MS   1000
+#define DEFERRED_WAIT_MS 30000 /* at shutdown, for the application's deferred answers */
+#define SIGNAL_POLL_MS   200
+#define STALL_SWEEP_MS   250 /* how often HTTP/2 connections are checked for a stalled request */
 
 /* Descriptors the process needs besides its connections: stdio, the main
  * thread's database, and per worker its listener, epoll, h2o's message queue
@@ -84,6 +85,10 @@ struct worker {
     struct buf body;      /* the response buffer lent to the application */
     h2o_linklist_t conns; /* struct conn, every open accepted socket */
     size_t nconns;
+    /* Completed deferred requests arrive here from other threads (see
+     * http_deferred_complete); ndeferred counts those not yet back. */
+    h2o_multithread_receiver_t completions;
+    size_t ndeferred;
     int64_t swept_at; /* when stalled HTTP/2 connections were last looked for */
 };
 
@@ -327,16 +332,21 @@ struct req_handle {
 /* A deferred request lives apart from the h2o request, in memory of its
  * own, because the request may go first: a client that closes its
  * connection disposes of the request's pool, and with it of the pool's
- * defer_ref, whose dispose callback then tells the http_deferred. */
+ * defer_ref, whose dispose callback then tells the http_deferred. Both run
+ * on the request's worker thread, as does everything here but
+ * http_deferred_complete, which only fills res and body and posts msg. */
 struct defer_ref {
     struct http_deferred *d;
 };
 
 struct http_deferred {
-    h2o_req_t *req;        /* NULL once the request is gone */
-    struct defer_ref *ref; /* in req's pool, NULL once the request is gone */
+    h2o_multithread_message_t msg; /* the completion's trip to the worker */
+    h2o_req_t *req;                /* NULL once the request is gone */
+    struct defer_ref *ref;         /* in req's pool, NULL once the request is gone */
     struct worker *w;
     int64_t start_ns;
+    struct http_response res; /* the completion's copy; res.body is &body */
+    struct buf body;
 };
 
 static void defer_ref_dispose(void *p)
@@ -351,19 +361,18 @@ static void defer_ref_dispose(void *p)
 struct http_deferred *http_defer(struct http_response *res)
 {
     struct req_handle *h = res->transport;
-    struct http_deferred *d = malloc(sizeof *d);
+    struct http_deferred *d = calloc(1, sizeof *d);
     if (!d)
         return NULL;
     struct defer_ref *ref = h2o_mem_alloc_shared(&h->req->pool, sizeof *ref, defer_ref_dispose);
     ref->d = d;
-    *d = (struct http_deferred){.req = h->req, .ref = ref, .w = h->w, .start_ns = h->start_ns};
+    d->req = h->req;
+    d->ref = ref;
+    d->w = h->w;
+    d->start_ns = h->start_ns;
+    h->w->ndeferred++;
     res->deferred = true;
     return d;
-}
-
-bool http_deferred_alive(const struct http_deferred *d)
-{
-    return d->req != NULL;
 }
 
 int64_t http_deferred_started_ns(const struct http_deferred *d)
@@ -371,27 +380,43 @@ int64_t http_deferred_started_ns(const struct http_deferred *d)
     return d->start_ns;
 }
 
+void http_deferred_complete(struct http_deferred *d, const struct http_response *res)
+{
+    d->res = *res;
+    d->res.deferred = false;
+    d->res.transport = NULL;
+    d->res.body = &d->body;
+    buf_init(&d->body, HTTP_MAX_RESPONSE_BYTES);
+    /* A failed body stays failed, so that the worker answers 500. */
+    if (buf_failed(res->body))
+        d->body.err = res->body->err;
+    else
+        buf_append(&d->body, res->body->data, res->body->len);
+    h2o_multithread_send_message(&d->w->completions, &d->msg);
+}
+
 static void send_and_log(struct worker *w, h2o_req_t *req, const struct http_response *res,
                          int64_t start_ns);
 
-void http_deferred_send(struct http_deferred *d, const struct http_response *res)
+/* The worker's side of http_deferred_complete: sends each response whose
+ * client still waits, and frees them all. */
+static void on_completions(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
-    if (d->req) {
-        /* Sending may finish the request and dispose of its pool at once:
-         * the reference must no longer point here by then. */
-        d->ref->d = NULL;
-        send_and_log(d->w, d->req, res, d->start_ns);
+    struct worker *w = H2O_STRUCT_FROM_MEMBER(struct worker, completions, receiver);
+    while (!h2o_linklist_is_empty(messages)) {
+        struct http_deferred *d =
+            H2O_STRUCT_FROM_MEMBER(struct http_deferred, msg.link, messages->next);
+        h2o_linklist_unlink(&d->msg.link);
+        if (d->req) {
+            /* Sending may finish the request and dispose of its pool at
+             * once: the reference must no longer point here by then. */
+            d->ref->d = NULL;
+            send_and_log(w, d->req, &d->res, d->start_ns);
+        }
+        buf_free(&d->body);
+        free(d);
+        w->ndeferred--;
     }
-    free(d);
-}
-
-void http_deferred_drop(struct http_deferred *d)
-{
-    if (!d)
-        return;
-    if (d->ref)
-        d->ref->d = NULL;
-    free(d);
 }
 
 /* A whole HTTP/2 request has arrived: its connection's request deadline
@@ -684,24 +709,15 @@ static void close_stalled(struct worker *w, int64_t now)
     }
 }
 
-/* Lets the application answer what it deferred in the round of events
- * just handled. */
-static void flush_app(struct worker *w)
-{
-    if (w->srv->app->flush && w->app_ctx) {
-        buf_reset(&w->body);
-        w->srv->app->flush(w->app_ctx, &w->body);
-    }
-}
-
+/* Runs the loop while connections are open or deferred requests are out,
+ * for at most ms. */
 static void run_for(struct worker *w, unsigned ms, bool sweep_idle)
 {
     int64_t deadline = time_mono_ms() + ms;
-    while (w->nconns && time_mono_ms() < deadline) {
+    while ((w->nconns || w->ndeferred) && time_mono_ms() < deadline) {
         if (sweep_idle)
             close_idle(w, false);
         h2o_evloop_run(w->loop, 10);
-        flush_app(w);
     }
 }
 
@@ -720,10 +736,12 @@ static void drain(struct worker *w)
         close_idle(w, true);
         run_for(w, FORCE_CLOSE_MS, false);
     }
-    /* One more turn frees the sockets closed above; a flush after it
-     * finishes whatever the application still deferred. */
+    /* The application completes every request it deferred (http.h), even
+     * when its client has gone: its completion must find this loop. */
+    if (w->ndeferred)
+        run_for(w, DEFERRED_WAIT_MS, false);
+    /* One more turn frees the sockets closed above. */
     h2o_evloop_run(w->loop, 0);
-    flush_app(w);
     /* h2o_context_request_shutdown arms a one-second timer that resends
      * HTTP/2 GOAWAY frames, even when no HTTP/2 connection exists; with
      * every connection gone it has nothing left to do, and disposing a
@@ -760,6 +778,7 @@ static void *worker_main(void *arg)
      * handshake timeout) and picks HTTP/2 or HTTP/1.1 by ALPN. */
     w->accept_ctx.ssl_ctx = srv->ssl_ctx;
     h2o_linklist_init_anchor(&w->conns);
+    h2o_multithread_register_receiver(w->ctx.queue, &w->completions, on_completions);
     buf_init(&w->body, HTTP_MAX_RESPONSE_BYTES);
     w->listener = h2o_evloop_socket_create(w->loop, w->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
     w->listen_fd = -1;
@@ -775,7 +794,6 @@ static void *worker_main(void *arg)
                 atomic_store(&srv->stopping, 1);
                 break;
             }
-            flush_app(w);
             if (w->accept_paused_at && time_mono_ms() - w->accept_paused_at >= LOOP_WAIT_MS) {
                 w->accept_paused_at = 0;
                 h2o_socket_read_start(w->listener, on_accept);
@@ -789,16 +807,25 @@ static void *worker_main(void *arg)
     }
     drain(w);
 
-    h2o_context_dispose(&w->ctx);
-    /* The evloop frees closed sockets (here: the context's message queue)
-     * on its next turn; h2o_evloop_destroy does not. */
-    h2o_evloop_run(w->loop, 0);
+    /* A completion still to come would land in the context's queue: an
+     * application that broke its promise costs this thread's memory, not
+     * a crash. */
+    bool disposable = w->ndeferred == 0;
+    if (disposable) {
+        h2o_multithread_unregister_receiver(w->ctx.queue, &w->completions);
+        h2o_context_dispose(&w->ctx);
+        /* The evloop frees closed sockets (here: the context's message
+         * queue) on its next turn; h2o_evloop_destroy does not. */
+        h2o_evloop_run(w->loop, 0);
+    } else {
+        log_error("thread %u: %zu deferred requests never completed", w->index, w->ndeferred);
+    }
     if (w->app_ctx)
         srv->app->thread_fini(w->app_ctx);
     buf_free(&w->body);
     /* A connection still open here is one the kernel would not let go;
      * leaking the loop is safer than freeing memory it points to. */
-    if (w->nconns == 0)
+    if (disposable && w->nconns == 0)
         h2o_evloop_destroy(w->loop);
     return NULL;
 }
