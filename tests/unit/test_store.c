@@ -11,6 +11,7 @@
 #include <ftw.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 
 #include "store/store.h"
 #include "store/store_impl.h"
+#include "store/store_sqlite.h"
 
 #define DAY     86400
 /* 2022-03-01 00:00:00 UTC. */
@@ -259,6 +261,65 @@ static void test_refuses_newer_schema(void **state)
     assert_int_equal(store_open(path, &s, msg), CL_ESTORE);
     assert_non_null(strstr(msg, "newer"));
     assert_null(s);
+}
+
+/* ---- group durability ------------------------------------------------------ */
+
+struct syncer {
+    struct store *s;
+    _Atomic bool stop;
+    int syncs, failures;
+};
+
+static void *sync_until_stopped(void *arg)
+{
+    struct syncer *y = arg;
+    char msg[CL_ERRMSG_MAX];
+    do {
+        if (store_sync(y->s, msg))
+            y->failures++;
+        y->syncs++;
+    } while (!atomic_load(&y->stop));
+    return NULL;
+}
+
+/* After store_sync_defer the connection commits without a flush of its own
+ * (synchronous = NORMAL) while another thread flushes the WAL, and every
+ * commit is there on the next open. */
+static void test_sync_beside_commits(void **state)
+{
+    (void)state;
+    char path[128], msg[CL_ERRMSG_MAX];
+    struct store *s = open_new(path, sizeof path);
+    assert_int_equal(store_sync(s, msg), CL_OK); /* nothing deferred: nothing to do */
+    assert_int_equal(store_sync_defer(s, msg), CL_OK);
+    assert_int_equal(store_sync_defer(s, msg), CL_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(sq(s)->db, "PRAGMA synchronous", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 1); /* NORMAL */
+    sqlite3_finalize(st);
+
+    struct syncer y = {.s = s};
+    pthread_t tid;
+    assert_int_equal(pthread_create(&tid, NULL, sync_until_stopped, &y), 0);
+    for (int64_t n = 1; n <= 200; n++) {
+        struct case_record c = new_case(n, MARCH_1 + n);
+        put_case(s, &c, MARCH_1 + n);
+    }
+    atomic_store(&y.stop, true);
+    pthread_join(tid, NULL);
+    assert_int_equal(y.failures, 0);
+    assert_true(y.syncs > 0);
+    assert_int_equal(store_sync(s, msg), CL_OK);
+    store_close(&s);
+
+    s = open_ok(path);
+    int64_t count, max_seq;
+    assert_int_equal(store_case_stats(s, &count, &max_seq, msg), CL_OK);
+    assert_int_equal(count, 200);
+    assert_int_equal(max_seq, 200);
+    store_close(&s);
 }
 
 /* A database of schema version 1 (cases_seq on seq alone) is brought to
@@ -1065,6 +1126,7 @@ int main(void)
         cmocka_unit_test(test_page_callback_stops),
         cmocka_unit_test(test_page_plan_uses_indexes),
         cmocka_unit_test(test_upgrades_version_1),
+        cmocka_unit_test(test_sync_beside_commits),
         cmocka_unit_test(test_case_history),
         cmocka_unit_test(test_users),
         cmocka_unit_test(test_apps),
