@@ -1,12 +1,18 @@
 /* The sinks of `closeloop sync`. File outputs (JSONL, CSV) record the cursor
  * in a separate state file written atomically after the page is on disk;
- * SQLite records it in the same transaction as the page's rows. */
+ * SQLite records it in the same transaction as the page's rows.
+ *
+ * SQLite output is written by a thread of its own: sink_write_page copies
+ * the page and returns, so that the next page is fetched and parsed while
+ * this one goes into the database (the two took about the same time, one
+ * after the other). At most two pages wait or are being written. */
 #include "client/sink.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,19 +29,33 @@
 #define PAGE_OUT_MAX      (4 * (size_t)CL_RESPONSE_MAX)
 #define BUSY_TIMEOUT_MS   10000
 /* SQLite output commits several pages at once: a page's cases are spread
- * over the whole table (ordered by change, stored by id), so each commit
- * writes most of the leaf pages it touched to the WAL again, and a commit
- * per page of 1,000 rewrote the table many times over. A batch ends after
- * this many rows or this long, whichever comes first, so that a slow
- * server still sees its progress recorded every second. */
-#define SQLITE_BATCH_ROWS 8192
+ * over the whole id index (they come ordered by change), so each commit
+ * writes most of the index pages it touched to the WAL again, and a commit
+ * per page rewrote the index many times over. A batch ends after this many
+ * rows or this long, whichever comes first, so that a slow server still
+ * sees its progress recorded every second. The rows themselves are stored
+ * in the order they arrive (the table's rowid), next to each other, and
+ * found by id through the unique index: a million random ids make an index
+ * of about 12 MiB, where the rows keyed by id were 100 MiB of table pages
+ * written at random. */
+#define SQLITE_BATCH_ROWS 65536
 #define SQLITE_BATCH_MS   1000
-/* A batch's dirty pages fit in the cache (8 MiB, in KiB as SQLite wants
- * it), so they are written once at commit rather than spilled before. */
+/* The page cache (8 MiB, in KiB as SQLite wants it) holds most of the id
+ * index's hot pages; a batch's dirty pages beyond it are spilled early. */
 #define SQLITE_CACHE_KIB  8192
 /* Checkpoints every 40 MiB of WAL instead of SQLite's 4 MiB: each one
  * fsyncs the database, and a larger WAL folds more rewrites of a page. */
 #define SQLITE_WAL_PAGES  10000
+
+/* A page for the SQLite thread: copies of the cases and their strings. */
+struct page_copy {
+    cl_case *cases;
+    cl_assignee *assignees;
+    size_t n, cap;
+    char *strings;
+    size_t strings_cap;
+    int64_t next;
+};
 
 struct sink {
     enum sink_format format;
@@ -56,6 +76,20 @@ struct sink {
     sqlite3_stmt *upsert_state;
     size_t pending;   /* rows in the open transaction, which holds whole pages */
     int64_t batch_ms; /* when the open transaction began */
+    /* The SQLite thread. The database is its own while it runs; mu guards
+     * the hand-over and the first error, which stops it writing. */
+    pthread_t writer;
+    bool writer_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct page_copy copies[2];
+    struct page_copy *free_copies[2]; /* not in use */
+    size_t nfree;
+    struct page_copy *queued; /* handed over, not yet taken */
+    bool busy;                /* the thread is writing a page */
+    bool stopping;
+    cl_err async_err;
+    char async_msg[CL_ERRMSG_MAX];
 };
 
 static const char *or_empty(const char *s)
@@ -270,8 +304,10 @@ static const char *const sqlite_schema =
      * rows and cursor are lost together, so a page is re-applied, never
      * skipped. A killed process loses nothing. */
     "PRAGMA synchronous=NORMAL;"
+    /* A table made by an earlier version has id INTEGER PRIMARY KEY: the
+     * upsert works on both. */
     "CREATE TABLE IF NOT EXISTS close_loop_cases ("
-    " id INTEGER PRIMARY KEY,"
+    " id INTEGER NOT NULL UNIQUE,"
     " number_customergauge INTEGER,"
     " status TEXT,"
     " assignee_id INTEGER,"
@@ -459,6 +495,184 @@ static cl_err db_page(struct sink *s, const cl_case *cases, size_t n, int64_t ne
     return CL_OK;
 }
 
+/* ---- the SQLite thread --------------------------------------------------- */
+
+static size_t str_size(const char *p)
+{
+    return p ? strlen(p) + 1 : 0;
+}
+
+/* Copies a string into the arena at *at; NULL stays NULL. */
+static const char *str_copy(const char *p, char *arena, size_t *at)
+{
+    if (!p)
+        return NULL;
+    size_t n = strlen(p) + 1;
+    char *out = memcpy(arena + *at, p, n);
+    *at += n;
+    return out;
+}
+
+/* Fills c with a copy of the page; CL_ENOMEM leaves c usable. */
+static cl_err page_copy_fill(struct page_copy *c, const cl_case *cases, size_t n, int64_t next)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        const cl_case *k = &cases[i];
+        bytes += str_size(k->status) + str_size(k->created_at) + str_size(k->updated_at);
+        if (k->assignee)
+            bytes += str_size(k->assignee->username) + str_size(k->assignee->email);
+    }
+    if (n > c->cap) {
+        cl_case *cs = realloc(c->cases, n * sizeof *cs);
+        if (cs)
+            c->cases = cs;
+        cl_assignee *as = realloc(c->assignees, n * sizeof *as);
+        if (as)
+            c->assignees = as;
+        if (!cs || !as)
+            return CL_ENOMEM;
+        c->cap = n;
+    }
+    if (bytes > c->strings_cap) {
+        char *p = realloc(c->strings, bytes);
+        if (!p)
+            return CL_ENOMEM;
+        c->strings = p;
+        c->strings_cap = bytes;
+    }
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        const cl_case *k = &cases[i];
+        cl_case *o = &c->cases[i];
+        *o = *k;
+        /* The sink stores the fields, not the server's JSON. */
+        o->json = NULL;
+        o->json_len = 0;
+        o->status = str_copy(k->status, c->strings, &at);
+        o->created_at = str_copy(k->created_at, c->strings, &at);
+        o->updated_at = str_copy(k->updated_at, c->strings, &at);
+        if (k->assignee) {
+            cl_assignee *a = &c->assignees[i];
+            a->id = k->assignee->id;
+            a->username = str_copy(k->assignee->username, c->strings, &at);
+            a->email = str_copy(k->assignee->email, c->strings, &at);
+            o->assignee = a;
+        }
+    }
+    c->n = n;
+    c->next = next;
+    return CL_OK;
+}
+
+static void *async_main(void *arg)
+{
+    struct sink *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->queued && !s->stopping)
+            pthread_cond_wait(&s->cv, &s->mu);
+        struct page_copy *c = s->queued;
+        if (!c)
+            break;
+        s->queued = NULL;
+        s->busy = true;
+        bool failed = s->async_err != CL_OK;
+        pthread_mutex_unlock(&s->mu);
+
+        char msg[CL_ERRMSG_MAX] = "";
+        cl_err err = failed ? CL_OK : db_page(s, c->cases, c->n, c->next, false, msg);
+
+        pthread_mutex_lock(&s->mu);
+        if (err && !s->async_err) {
+            s->async_err = err;
+            memcpy(s->async_msg, msg, sizeof msg);
+        }
+        s->free_copies[s->nfree++] = c;
+        s->busy = false;
+        pthread_cond_broadcast(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+static cl_err async_error_locked(const struct sink *s, char *msg)
+{
+    if (s->async_err && msg)
+        memcpy(msg, s->async_msg, CL_ERRMSG_MAX);
+    return s->async_err;
+}
+
+static cl_err async_start(struct sink *s, char *msg)
+{
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    s->free_copies[0] = &s->copies[0];
+    s->free_copies[1] = &s->copies[1];
+    s->nfree = 2;
+    int rc = pthread_create(&s->writer, NULL, async_main, s);
+    if (rc) {
+        pthread_cond_destroy(&s->cv);
+        pthread_mutex_destroy(&s->mu);
+        return cl_errf(msg, CL_ENOMEM, "cannot start the SQLite writer: %s", strerror(rc));
+    }
+    s->writer_started = true;
+    return CL_OK;
+}
+
+/* Hands a copy of the page to the thread; returns at once unless two pages
+ * are in its hands already. Reports the thread's first error instead. */
+static cl_err async_page(struct sink *s, const cl_case *cases, size_t n, int64_t next, char *msg)
+{
+    pthread_mutex_lock(&s->mu);
+    while (!s->async_err && (s->nfree == 0 || s->queued))
+        pthread_cond_wait(&s->cv, &s->mu);
+    cl_err err = async_error_locked(s, msg);
+    struct page_copy *c = err ? NULL : s->free_copies[--s->nfree];
+    pthread_mutex_unlock(&s->mu);
+    if (err)
+        return err;
+
+    /* The copy is made outside the lock, in a buffer the thread does not
+     * hold. */
+    err = page_copy_fill(c, cases, n, next);
+    pthread_mutex_lock(&s->mu);
+    if (err) {
+        s->free_copies[s->nfree++] = c;
+        cl_errf(msg, err, "out of memory");
+    } else {
+        s->queued = c;
+        pthread_cond_broadcast(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return err;
+}
+
+/* Waits until every page handed over is written; returns the first error. */
+static cl_err async_wait_idle(struct sink *s, char *msg)
+{
+    pthread_mutex_lock(&s->mu);
+    while (s->queued || s->busy)
+        pthread_cond_wait(&s->cv, &s->mu);
+    cl_err err = async_error_locked(s, msg);
+    pthread_mutex_unlock(&s->mu);
+    return err;
+}
+
+static void async_stop(struct sink *s)
+{
+    if (!s->writer_started)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->writer, NULL);
+    s->writer_started = false;
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+}
+
 /* ---- the interface ------------------------------------------------------ */
 
 cl_err sink_open(const struct sink_config *cfg, struct sink **out, char *msg)
@@ -473,6 +687,8 @@ cl_err sink_open(const struct sink_config *cfg, struct sink **out, char *msg)
     s->until = cfg->until;
     s->fd = -1;
     cl_err err = cfg->format == SINK_SQLITE ? db_open(s, cfg, msg) : file_open(s, cfg, msg);
+    if (!err && cfg->format == SINK_SQLITE)
+        err = async_start(s, msg);
     if (err) {
         sink_free(&s);
         return err;
@@ -491,13 +707,17 @@ bool sink_stored_cursor(const struct sink *s, int64_t *cursor)
 cl_err sink_write_page(struct sink *s, const cl_case *cases, size_t n, int64_t next, char *msg)
 {
     if (s->format == SINK_SQLITE)
-        return db_page(s, cases, n, next, false, msg);
+        return async_page(s, cases, n, next, msg);
     return file_page(s, cases, n, next, msg);
 }
 
 cl_err sink_finish(struct sink *s, int64_t cursor, char *msg)
 {
     if (s->format == SINK_SQLITE) {
+        /* Once the thread is idle, the database is this thread's again. */
+        cl_err err = async_wait_idle(s, msg);
+        if (err)
+            return err;
         if (s->have_cursor && s->cursor == cursor)
             return db_commit(s, msg);
         return db_page(s, NULL, 0, cursor, true, msg);
@@ -520,6 +740,9 @@ void sink_free(struct sink **ps)
     if (!ps || !*ps)
         return;
     struct sink *s = *ps;
+    /* The pages handed over are whole and carry their cursor: the thread
+     * writes them before it stops. */
+    async_stop(s);
     if (s->fd > STDOUT_FILENO)
         close(s->fd);
     buf_free(&s->out);
@@ -535,6 +758,11 @@ void sink_free(struct sink **ps)
     sqlite3_finalize(s->upsert_state);
     if (s->db)
         sqlite3_close(s->db);
+    for (size_t i = 0; i < 2; i++) {
+        free(s->copies[i].cases);
+        free(s->copies[i].assignees);
+        free(s->copies[i].strings);
+    }
     free(s);
     *ps = NULL;
 }

@@ -4,10 +4,11 @@ killed at any moment resumes without losing or double-applying a page."""
 
 import json
 import signal
+import sqlite3
 import time
 
-from client_harness import (CSV_COLUMNS, flatten, poll, read_csv, read_jsonl, read_sqlite,
-                            stored_cursor)
+from client_harness import (CSV_COLUMNS, SYNC, flatten, poll, read_csv, read_jsonl,
+                            read_sqlite, stored_cursor)
 
 NEW = 50_000_000  # survey response numbers the seed never uses
 
@@ -150,9 +151,9 @@ def test_state_of_another_window_is_refused(deploy, tmp_path):
     assert len(p.stderr.strip().splitlines()) == 1 and "state" in p.stderr
 
 
-def kill_mid_run(d, args, progressed, timeout=30):
+def kill_mid_run(d, args, progressed, timeout=30, url=None):
     """Starts a sync, waits until progressed() is true, and kills it -9."""
-    proc = d.start_sync(*args)
+    proc = d.start_sync(*args, url=url)
     try:
         ok = poll(lambda: progressed() or proc.poll() is not None, timeout, interval=0.005)
         assert ok and proc.poll() is None, "the sync ended before it could be killed"
@@ -165,26 +166,85 @@ def kill_mid_run(d, args, progressed, timeout=30):
         proc.stderr.close()
 
 
-def test_sqlite_resume_after_kill_equals_the_server(deploy, tmp_path):
-    d = deploy(cases=20000)
+def test_sqlite_resume_after_kill_equals_the_server(deploy, proxy, tmp_path):
+    d = deploy(cases=4000)
     out = tmp_path / "out.db"
     total = max(c["id"] for c in d.api.all_cases().values())
     assert total > 0
     args = ("--output", f"sqlite:{out}", "--per-page", 20)
-    kill_mid_run(d, args, lambda: (stored_cursor(out) or 0) > 0)
+    # The output commits a batch of pages at least every second; a slower
+    # server (10 ms a page: 200 pages) makes sure the kill lands mid-pass.
+    px = proxy(d)
+    px.delay = 0.01
+    kill_mid_run(d, args, lambda: (stored_cursor(out) or 0) > 0, url=px.url)
     rows, [state] = read_sqlite(out)
-    assert 0 < len(rows) < 20000, "killed in the middle"
+    assert 0 < len(rows) < 4000, "killed in the middle"
     # Every committed page is whole: the rows are exactly a prefix of the pass.
     assert len(rows) % 20 == 0
     # The world moves on while the client is down.
     for n in range(1, 30):
         d.api.set_status(n * 7, "progress" if n % 2 else "closed")
     d.api.set_status(NEW, "open")
-    p = d.sync(*args, timeout=120)
+    # The cursor belongs to the server it came from: resume through the
+    # same address.
+    px.delay = 0
+    p = d.sync(*args, timeout=120, url=px.url)
     assert p.returncode == 0, p.stderr
     rows, [final] = read_sqlite(out)
     assert rows == {i: flatten(c) for i, c in d.api.all_cases().items()}
     assert final["cursor"] > state["cursor"]
+
+
+def pages_of(d, per_page):
+    """The pass as [(ids of the page, its cursor.next)]."""
+    out, cursor = [], 0
+    while True:
+        status, data = d.api.request(
+            "GET", f"{SYNC}?per_page={per_page}&cursor={cursor}",
+            headers={"Authorization": "Bearer " + d.api.token()})
+        assert status == 200, data
+        page = json.loads(data)
+        if not page["data"]:
+            return out
+        cursor = page["cursor"]["next"]
+        out.append(([c["id"] for c in page["data"]], cursor))
+
+
+def test_sqlite_write_failure_mid_pass_is_exit_5_and_keeps_whole_pages(deploy, tmp_path):
+    """The database refuses a row half-way through the pass (a CHECK the
+    operator added): the sync stops with exit 5 and one line naming the
+    failure, and what it kept is whole pages with their cursor, from which
+    the next run resumes once the database accepts the rows."""
+    d = deploy(cases=300)
+    pages = pages_of(d, 10)  # [(ids, cursor.next)] in feed order
+    limit = pages[15][0][0]  # the first case of the 16th page is refused
+    out = tmp_path / "checked.db"
+    con = sqlite3.connect(out)
+    con.execute(f"CREATE TABLE close_loop_cases (id INTEGER NOT NULL UNIQUE CHECK (id <> {limit}),"
+                " number_customergauge INTEGER, status TEXT, assignee_id INTEGER,"
+                " assignee_username TEXT, assignee_email TEXT, time_to_follow_up INTEGER,"
+                " time_to_close INTEGER, created_at TEXT, updated_at TEXT)")
+    con.commit()
+    con.close()
+    p = d.sync("--output", f"sqlite:{out}", "--per-page", 10)
+    assert p.returncode == 5, (p.returncode, p.stderr)
+    assert len(p.stderr.strip().splitlines()) == 1 and "CHECK" in p.stderr, p.stderr
+    rows, state = read_sqlite(out)
+    # Whole pages only, a prefix of the pass, and the cursor of its last.
+    kept = len(rows) // 10
+    assert len(rows) % 10 == 0 and kept <= 15
+    assert set(rows) == {i for ids, _ in pages[:kept] for i in ids}
+    assert [s["cursor"] for s in state] == ([pages[kept - 1][1]] if kept else [])
+
+    con = sqlite3.connect(out)
+    con.executescript("ALTER TABLE close_loop_cases RENAME TO old;"
+                      "CREATE TABLE close_loop_cases AS SELECT * FROM old; DROP TABLE old;"
+                      "CREATE UNIQUE INDEX close_loop_cases_id ON close_loop_cases (id);")
+    con.close()
+    p = d.sync("--output", f"sqlite:{out}", "--per-page", 10)
+    assert p.returncode == 0, p.stderr
+    rows, _ = read_sqlite(out)
+    assert rows == {i: flatten(c) for i, c in d.api.all_cases().items()}
 
 
 def test_jsonl_resume_after_kill_has_every_case(deploy, tmp_path):
