@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json.h"
+
 struct jp {
     const char *p;   /* next byte */
     const char *end; /* one past the last byte */
@@ -129,12 +131,7 @@ static bool string(struct jp *j, const char **out)
     for (;;) {
         /* Copy the run of plain ASCII in one go. */
         const char *run = j->p;
-        while (j->p < j->end) {
-            unsigned char c = (unsigned char)*j->p;
-            if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80)
-                break;
-            j->p++;
-        }
+        j->p = json_plain_end(j->p, j->end);
         memcpy(o, run, (size_t)(j->p - run));
         o += j->p - run;
         if (j->p >= j->end)
@@ -369,6 +366,34 @@ static bool str_value(struct jp *j, const char **out)
     return string(j, out);
 }
 
+/* Reads a key (j->p at its opening quote). A key without escapes, as every
+ * key of the API is, is used where it lies in the body, without a copy;
+ * any other is decoded like a string value. */
+static bool key(struct jp *j, const char **out, size_t *len)
+{
+    if (j->p < j->end && *j->p == '"') {
+        const char *k = j->p + 1;
+        const char *e = json_plain_end(k, j->end);
+        if (e < j->end && *e == '"') {
+            *out = k;
+            *len = (size_t)(e - k);
+            j->p = e + 1;
+            return true;
+        }
+    }
+    if (!string(j, out))
+        return false;
+    *len = strlen(*out);
+    return true;
+}
+
+static bool key_is(const char *k, size_t len, const char *name, size_t name_len)
+{
+    return len == name_len && memcmp(k, name, len) == 0;
+}
+
+#define KEY_IS(k, len, lit) key_is((k), (len), "" lit, sizeof(lit) - 1)
+
 static bool assignee(struct jp *j, cl_assignee *a, bool *present)
 {
     *present = false;
@@ -381,16 +406,17 @@ static bool assignee(struct jp *j, cl_assignee *a, bool *present)
     if (eat(j, '}'))
         return true;
     do {
-        const char *key;
+        const char *name;
+        size_t len;
         ws(j);
-        if (!string(j, &key) || !eat(j, ':'))
+        if (!key(j, &name, &len) || !eat(j, ':'))
             return fail(j, "invalid assignee");
         bool ok;
-        if (strcmp(key, "id") == 0)
+        if (KEY_IS(name, len, "id"))
             ok = int_value(j, &a->id, true);
-        else if (strcmp(key, "username") == 0)
+        else if (KEY_IS(name, len, "username"))
             ok = str_value(j, &a->username);
-        else if (strcmp(key, "email") == 0)
+        else if (KEY_IS(name, len, "email"))
             ok = str_value(j, &a->email);
         else
             ok = skip_value(j, 2);
@@ -438,26 +464,27 @@ enum case_key {
 };
 
 /* Which field a key names: one comparison, picked by the first byte,
- * instead of trying each name in turn (a page has eight keys a case). */
-static enum case_key case_key(const char *key)
+ * instead of trying each name in turn (a page has eight keys a case). A
+ * key with a NUL in it (from an escape) names no field. */
+static enum case_key case_key(const char *k, size_t len)
 {
-    switch (key[0]) {
+    switch (len ? k[0] : 0) {
     case 'i':
-        return strcmp(key, "id") == 0 ? K_ID : K_OTHER;
+        return KEY_IS(k, len, "id") ? K_ID : K_OTHER;
     case 'n':
-        return strcmp(key, "number_customergauge") == 0 ? K_NUMBER : K_OTHER;
+        return KEY_IS(k, len, "number_customergauge") ? K_NUMBER : K_OTHER;
     case 's':
-        return strcmp(key, "status") == 0 ? K_STATUS : K_OTHER;
+        return KEY_IS(k, len, "status") ? K_STATUS : K_OTHER;
     case 'a':
-        return strcmp(key, "assignee") == 0 ? K_ASSIGNEE : K_OTHER;
+        return KEY_IS(k, len, "assignee") ? K_ASSIGNEE : K_OTHER;
     case 't':
-        return strcmp(key, "time_to_follow_up") == 0 ? K_FOLLOW_UP
-               : strcmp(key, "time_to_close") == 0   ? K_CLOSE
-                                                     : K_OTHER;
+        return KEY_IS(k, len, "time_to_follow_up") ? K_FOLLOW_UP
+               : KEY_IS(k, len, "time_to_close")   ? K_CLOSE
+                                                   : K_OTHER;
     case 'c':
-        return strcmp(key, "created_at") == 0 ? K_CREATED : K_OTHER;
+        return KEY_IS(k, len, "created_at") ? K_CREATED : K_OTHER;
     case 'u':
-        return strcmp(key, "updated_at") == 0 ? K_UPDATED : K_OTHER;
+        return KEY_IS(k, len, "updated_at") ? K_UPDATED : K_OTHER;
     default:
         return K_OTHER;
     }
@@ -476,12 +503,13 @@ static bool one_case(struct jp *j, cl_case *k, cl_assignee *a, bool *has_assigne
     bool have_id = false;
     if (!eat(j, '}')) {
         do {
-            const char *key;
+            const char *name;
+            size_t len;
             ws(j);
-            if (!string(j, &key) || !eat(j, ':'))
+            if (!key(j, &name, &len) || !eat(j, ':'))
                 return fail(j, "invalid case object");
             bool ok;
-            switch (case_key(key)) {
+            switch (case_key(name, len)) {
             case K_ID:
                 ok = (have_id = int_value(j, &k->id, false));
                 break;

@@ -122,9 +122,9 @@ static bool word_needs_care(uint64_t w)
     return ((t & ~w) | w) & WORD_HIGHS;
 }
 
-/* Skips the C_SAFE bytes at p, eight at a time while eight remain. */
-static const unsigned char *skip_safe(const unsigned char *p, const unsigned char *end)
+const char *json_plain_end(const char *s, const char *e)
 {
+    const unsigned char *p = (const unsigned char *)s, *end = (const unsigned char *)e;
     uint64_t w;
     while (end - p >= 8) {
         memcpy(&w, p, sizeof w);
@@ -134,7 +134,7 @@ static const unsigned char *skip_safe(const unsigned char *p, const unsigned cha
     }
     while (p < end && byte_class[*p] == C_SAFE)
         p++;
-    return p;
+    return (const char *)p;
 }
 
 /* The same scan as json_str's, writing to memory that has room for the
@@ -146,7 +146,7 @@ char *json_put_str(char *o, const char *s, size_t n)
     while (p < end) {
         const unsigned char *run = p;
         for (;;) {
-            p = skip_safe(p, end);
+            p = (const unsigned char *)json_plain_end((const char *)p, (const char *)end);
             if (p == end || byte_class[*p] != C_HIGH)
                 break;
             size_t len = utf8_seq_len(p, (size_t)(end - p));

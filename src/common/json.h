@@ -50,6 +50,11 @@ char *json_put_int_or_null(char *o, int64_t v);
 char *json_put_time(char *o, int64_t epoch);
 char *json_put_str(char *o, const char *s, size_t n);
 
+/* The end of the run of bytes at [s, end) that a JSON string holds as they
+ * are: none below 0x20, no '"' or '\\', none of 0x80 and above. Reads eight
+ * bytes at a time; for the writer above and for parsers. */
+const char *json_plain_end(const char *s, const char *end);
+
 /* Inline, so that the copy of a literal, whose length the compiler knows,
  * becomes a few moves instead of a call to memcpy: a case has twelve. */
 static inline char *json_put_raw(char *o, const char *s, size_t n)

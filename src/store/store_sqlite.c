@@ -65,6 +65,9 @@ static const char *const sql[ST_COUNT] = {
     [ST_PAGE] = "SELECT " PAGE_COLUMNS " FROM cases INDEXED BY cases_seq"
                 " WHERE seq > ?1 AND seq <= ?2 AND updated_at >= ?3 AND updated_at < ?4"
                 " ORDER BY seq LIMIT ?5",
+    /* The page without a window: no per-row filter to evaluate. */
+    [ST_PAGE_ALL] = "SELECT " PAGE_COLUMNS " FROM cases INDEXED BY cases_seq"
+                    " WHERE seq > ?1 ORDER BY seq LIMIT ?2",
     [ST_USER_GET] = "SELECT username, email FROM users WHERE id = ?1",
     [ST_STATS] = "SELECT count(*), coalesce(max(seq), 0) FROM cases",
     [ST_MAX_NUMBER] = "SELECT coalesce(max(number), 0) FROM cases",
@@ -708,14 +711,19 @@ static cl_err page_rows(struct sqlite_store *s, const struct page_query *q, bool
         return CL_OK;
 
     sqlite3_stmt *st = NULL;
-    err = stmt(s, ST_PAGE, &st, msg);
+    bool window = q->updated_lo != INT64_MIN || q->updated_hi != INT64_MAX;
+    err = stmt(s, window ? ST_PAGE : ST_PAGE_ALL, &st, msg);
     if (err)
         return err;
     sqlite3_bind_int64(st, 1, from);
-    sqlite3_bind_int64(st, 2, hi_seq);
-    sqlite3_bind_int64(st, 3, q->updated_lo);
-    sqlite3_bind_int64(st, 4, q->updated_hi);
-    sqlite3_bind_int64(st, 5, q->limit);
+    if (window) {
+        sqlite3_bind_int64(st, 2, hi_seq);
+        sqlite3_bind_int64(st, 3, q->updated_lo);
+        sqlite3_bind_int64(st, 4, q->updated_hi);
+        sqlite3_bind_int64(st, 5, q->limit);
+    } else {
+        sqlite3_bind_int64(st, 2, q->limit);
+    }
     for (;;) {
         int rc = sqlite3_step(st);
         if (rc == SQLITE_DONE)
@@ -894,7 +902,7 @@ static cl_err sqlite_page_plan(struct store *base, void (*fn)(void *ud, const ch
                                char *msg)
 {
     struct sqlite_store *s = sq(base);
-    static const enum stmt explained[] = {ST_PROBE, ST_PAGE, ST_USER_GET};
+    static const enum stmt explained[] = {ST_PROBE, ST_PAGE, ST_PAGE_ALL, ST_USER_GET};
     for (size_t i = 0; i < sizeof explained / sizeof explained[0]; i++) {
         char text[1024];
         snprintf(text, sizeof text, "EXPLAIN QUERY PLAN %s", sql[explained[i]]);

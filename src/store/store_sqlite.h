@@ -44,6 +44,7 @@ enum stmt {
     ST_EVENT_LIST,
     ST_PROBE,
     ST_PAGE,
+    ST_PAGE_ALL,
     ST_USER_GET,
     ST_STATS,
     ST_MAX_NUMBER,
