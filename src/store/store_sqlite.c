@@ -414,10 +414,10 @@ static void sqlite_tx_rollback(struct store *base)
 
 /* ---- cases --------------------------------------------------------------- */
 
-/* Reads a row of CASE_COLUMNS. */
-static cl_err read_case(sqlite3_stmt *st, struct case_record *c, char *msg)
+/* Reads id, number and status, the first three columns of both
+ * CASE_COLUMNS and PAGE_COLUMNS. */
+static cl_err read_head(sqlite3_stmt *st, struct case_record *c, char *msg)
 {
-    memset(c, 0, sizeof *c);
     c->id = sqlite3_column_int64(st, 0);
     c->number = sqlite3_column_int64(st, 1);
     int status = sqlite3_column_int(st, 2);
@@ -425,6 +425,16 @@ static cl_err read_case(sqlite3_stmt *st, struct case_record *c, char *msg)
         return cl_errf(msg, CL_ESTORE, "case %lld has an invalid status %d", (long long)c->id,
                        status);
     c->status = (enum case_status)status;
+    return CL_OK;
+}
+
+/* Reads a row of CASE_COLUMNS. */
+static cl_err read_case(sqlite3_stmt *st, struct case_record *c, char *msg)
+{
+    memset(c, 0, sizeof *c);
+    cl_err err = read_head(st, c, msg);
+    if (err)
+        return err;
     if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
         c->has_assignee = true;
         c->assignee.id = sqlite3_column_int64(st, 3);
@@ -654,13 +664,9 @@ static cl_err page_assignee(struct sqlite_store *s, int64_t id, bool cacheable,
 static cl_err read_page_row(struct sqlite_store *s, sqlite3_stmt *st, bool cacheable,
                             struct case_record *c, char *msg)
 {
-    c->id = sqlite3_column_int64(st, 0);
-    c->number = sqlite3_column_int64(st, 1);
-    int status = sqlite3_column_int(st, 2);
-    if (status < CASE_OPEN || status > CASE_CLOSED)
-        return cl_errf(msg, CL_ESTORE, "case %lld has an invalid status %d", (long long)c->id,
-                       status);
-    c->status = (enum case_status)status;
+    cl_err err = read_head(st, c, msg);
+    if (err)
+        return err;
     c->opened_at = sqlite3_column_int64(st, 4);
     c->time_to_follow_up = column_opt(st, 5);
     c->time_to_close = column_opt(st, 6);

@@ -22,6 +22,8 @@ import urllib.parse
 import uuid
 from pathlib import Path
 
+import pytest
+
 PG_ADMIN = os.environ.get("CLOSELOOP_TEST_PG", "").strip() or None
 PG = PG_ADMIN is not None
 NAME = "postgresql" if PG else "sqlite"
@@ -177,3 +179,29 @@ def integrity(db):
     if p.returncode == 0:
         return ["ok"]
     return (p.stdout + p.stderr).strip().splitlines() or [f"pg_amcheck exit {p.returncode}"]
+
+
+# ---- fixtures, shared by both black-box suites' conftest.py ------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _databases_of_the_session():
+    """Checks the PostgreSQL cluster once; drops the databases still left at
+    the end (module-scoped ones)."""
+    if PG:
+        problem = check_pg()
+        if problem:
+            pytest.exit(problem, returncode=3)
+    yield
+    drop_all()
+
+
+@pytest.fixture(autouse=True)
+def _databases_of_the_test():
+    """Drops the PostgreSQL databases a test made, once all its other fixtures
+    (servers included: autouse fixtures are set up first, so torn down last)
+    are done. Databases of module-scoped fixtures are set up before this one
+    and so are kept for the module."""
+    mark = created_count()
+    yield
+    drop_created_since(mark)

@@ -7,6 +7,7 @@ import os
 import pytest
 
 import backend
+from backend import _databases_of_the_session, _databases_of_the_test  # noqa: F401 (fixtures)
 from harness import Server, create_app, deploy
 
 # ---- the backend --------------------------------------------------------------
@@ -32,29 +33,6 @@ def pytest_collection_modifyitems(config, items):
         if mark is not None:
             why = mark.args[0] if mark.args else mark.kwargs.get("reason", "about SQLite files")
             item.add_marker(pytest.mark.skip(reason=f"SQLite only: {why}"))
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _databases_of_the_session():
-    """Checks the PostgreSQL cluster once; drops the databases still left at
-    the end (module-scoped ones)."""
-    if backend.PG:
-        problem = backend.check_pg()
-        if problem:
-            pytest.exit(problem, returncode=3)
-    yield
-    backend.drop_all()
-
-
-@pytest.fixture(autouse=True)
-def _databases_of_the_test():
-    """Drops the PostgreSQL databases a test made, once all its other fixtures
-    (servers included: autouse fixtures are set up first, so torn down last)
-    are done. Databases of module-scoped fixtures are set up before this one
-    and so are kept for the module."""
-    mark = backend.created_count()
-    yield
-    backend.drop_created_since(mark)
 
 
 # ---- fixtures ---------------------------------------------------------------

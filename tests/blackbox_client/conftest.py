@@ -10,26 +10,9 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "blackbox"))
 
 import backend  # noqa: E402 (../blackbox, the one place that knows the backend)
+from backend import _databases_of_the_session, _databases_of_the_test  # noqa: E402,F401
 from client_harness import Deployment  # noqa: E402
 from faultproxy import FaultProxy  # noqa: E402
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _databases_of_the_session():
-    if backend.PG:
-        problem = backend.check_pg()
-        if problem:
-            pytest.exit(problem, returncode=3)
-    yield
-    backend.drop_all()
-
-
-@pytest.fixture(autouse=True)
-def _databases_of_the_test():
-    """Drops the PostgreSQL databases a test made, after its servers stopped."""
-    mark = backend.created_count()
-    yield
-    backend.drop_created_since(mark)
 
 
 @pytest.fixture(scope="session")
