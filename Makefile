@@ -91,6 +91,17 @@ bench:
 	ninja -C $(BENCH_BUILD)
 	/usr/bin/python3 bench/bench.py --bin $(BENCH_BUILD)/src/cli/closeloop $(BENCH_ARGS)
 
+# The same pages, syncs and writes on SQLite and on PostgreSQL (bench/pg.py):
+# make bench's cached seed copied into a throwaway cluster. Results go to
+# bench/results/postgres.md.
+.PHONY: bench-pg
+bench-pg:
+	@scripts/install-deps.sh bench
+	test -f $(BENCH_BUILD)/build.ninja || meson setup $(BENCH_BUILD) --buildtype=release \
+	    -Db_ndebug=true -Dtests=false
+	ninja -C $(BENCH_BUILD)
+	/usr/bin/python3 bench/pg.py --bin $(BENCH_BUILD)/src/cli/closeloop $(BENCH_ARGS)
+
 # libFuzzer on every parser of untrusted bytes (tests/fuzz): each target's
 # regression inputs once, then FUZZ_SECONDS of fuzzing on a temporary copy of
 # its seed corpus; one summary line per target. fuzz-ci is the short run of
