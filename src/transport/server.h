@@ -17,7 +17,7 @@
 #define HTTP_MAX_BODY_BYTES             65536     /* 413 */
 #define HTTP_MAX_RESPONSE_BYTES         (8 << 20) /* cap of the per-thread response buffer */
 #define HTTP_DEFAULT_REQUEST_TIMEOUT_MS 10000     /* whole request must arrive within */
-#define HTTP_DEFAULT_IDLE_TIMEOUT_MS    30000     /* keep-alive connection idle limit */
+#define HTTP_DEFAULT_IDLE_TIMEOUT_MS    30000     /* HTTP/2 idle limit; HTTP/1: see below */
 #define HTTP_DEFAULT_MAX_CONNECTIONS    4096      /* per process; beyond: 503 and close */
 #define HTTP_DEFAULT_SHUTDOWN_GRACE_MS  5000      /* in-flight work allowed after SIGTERM */
 
