@@ -485,3 +485,35 @@ def assert_case_shape(case):
 
 def days(n):
     return timedelta(days=n)
+
+
+def run_on_a_terminal(argv, env=None, timeout=60):
+    """Runs a command to completion with its stderr on a pseudo-terminal
+    (where progress lines are shown) and stdout on a pipe. Returns (exit
+    code, stdout bytes, what the terminal received, as text)."""
+    import pty
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.run([str(a) for a in argv], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=slave, env=env, timeout=timeout)
+        os.close(slave)
+        slave = None
+        text = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the terminal's other end is closed
+                break
+            if not chunk:
+                break
+            text += chunk
+    finally:
+        if slave is not None:
+            os.close(slave)
+        os.close(master)
+    return p.returncode, p.stdout, text.decode()
+
+
+def last_terminal_line(text):
+    """The line a terminal shows last, after carriage returns redrew it."""
+    return text.replace("\r\n", "\n").rstrip("\n").split("\n")[-1].split("\r")[-1].strip()

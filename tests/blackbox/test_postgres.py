@@ -19,6 +19,7 @@ a server included (test_durability.py, test_faults.py).
 import http.client
 import json
 import os
+import socket
 import subprocess
 import tempfile
 import threading
@@ -382,3 +383,21 @@ def test_a_restart_in_a_quiet_period_costs_no_request_an_error(outage, mode):
     assert all(status in (200, 201) for _, status in answers), (answers, d.server.stderr()[-2000:])
     assert {c["number_customergauge"]: c["status"] for c in api.all_cases(tok)} == \
         {n: "closed" for n in range(1, 9)}
+
+
+def test_unreachable_at_start_is_exit_5_with_one_line(binary):
+    """A node whose database does not answer when it starts refuses to start
+    (exit 5, one line, the URL's password never shown) instead of serving
+    nothing but 503s; a supervisor (the systemd unit's Restart=) retries.
+    Commands behave alike."""
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgres://closeloop:hunter2@127.0.0.1:{port}/closeloop"
+    for argv in (["serve", "--listen", "127.0.0.1:0"], ["apps", "list"], ["users", "list"]):
+        p = subprocess.run([binary, *argv, "--db", url], capture_output=True, text=True,
+                           timeout=30)
+        assert p.returncode == 5, (argv, p.returncode, p.stderr)
+        lines = p.stderr.strip().splitlines()
+        assert len(lines) == 1 and "PostgreSQL" in lines[0], (argv, p.stderr)
+        assert "hunter2" not in p.stderr + p.stdout

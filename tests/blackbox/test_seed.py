@@ -2,12 +2,13 @@
 realistic demo data through the same write path, checked through the sync
 feed and, for the history, through query_db on the database."""
 
+import re
 from datetime import timedelta
 
 import pytest
 
-from harness import (add_user, assert_case_shape, db_exists, db_time, deploy, new_db, parse_time,
-                     query_db, run_cli, utcnow)
+from harness import (add_user, assert_case_shape, db_exists, db_time, deploy, last_terminal_line,
+                     new_db, parse_time, query_db, run_cli, run_on_a_terminal, utcnow)
 
 EXIT_USAGE = 2
 CASES = 3000
@@ -252,3 +253,13 @@ def test_bad_options(binary, db, args):
     assert p.returncode == EXIT_USAGE, (p.returncode, p.stderr)
     assert p.stderr.strip()
     assert not db_exists(db) or count_cases(db) == 0
+
+
+def test_progress_line_on_a_terminal(binary, db):
+    """On a terminal, seed shows how far it is, ending with the total; off
+    one (every other test here), it prints nothing."""
+    code, stdout, text = run_on_a_terminal([binary, "seed", "--cases", 2000, "--db", db])
+    assert code == 0, text
+    assert re.fullmatch(r"closeloop: seeded 2000/2000 cases \(\d+ cases/s\)",
+                        last_terminal_line(text)), text
+    assert count_cases(db) == 2000

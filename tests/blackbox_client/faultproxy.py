@@ -6,9 +6,13 @@ a 429 (with Retry-After), a 503, a 401 or any other status instead of
 forwarding them. It records every request (method, path, status returned,
 time, which TCP connection) so tests can check the client's behaviour:
 how many tokens it fetched, how long it waited, whether it reused its
-connection. Threaded, standard library only, 127.0.0.1 only.
+connection, what it asked for in Accept-Encoding. With gzip set, it
+compresses the upstream's answers for clients that accept gzip, as the real
+CustomerGauge hosts behind their CDN may. Threaded, standard library only,
+127.0.0.1 only.
 """
 
+import gzip
 import http.client
 import http.server
 import itertools
@@ -32,9 +36,11 @@ FAULT_BODIES = {
 
 
 class Event:
-    def __init__(self, method, path, status, injected, conn, t):
+    def __init__(self, method, path, status, injected, conn, t, accept_encoding="",
+                 gzipped=False):
         self.method, self.path, self.status = method, path, status
         self.injected, self.conn, self.t = injected, conn, t
+        self.accept_encoding, self.gzipped = accept_encoding, gzipped
 
     def __repr__(self):
         return f"<{self.method} {self.path} -> {self.status}{' (injected)' if self.injected else ''}>"
@@ -51,6 +57,7 @@ class FaultProxy:
         self.always = {}
         self.retry_after = "1"
         self.delay = 0.0
+        self.gzip = False
         self.events = []
         self._counts = {}
         self._lock = threading.Lock()
@@ -121,17 +128,23 @@ class FaultProxy:
             up.request(h.command, h.path, body=body, headers=headers)
             r = up.getresponse()
             data = r.read()
+            gzipped = self.gzip and "gzip" in h.headers.get("Accept-Encoding", "")
+            if gzipped:
+                data = gzip.compress(data)
             h.send_response(r.status)
             for k, v in r.getheaders():
                 if k.lower() not in HOP_BY_HOP:
                     h.send_header(k, v)
+            if gzipped:
+                h.send_header("Content-Encoding", "gzip")
             h.send_header("Content-Length", str(len(data)))
             h.end_headers()
             h.wfile.write(data)
-            self._record(h, path, r.status, False)
+            self._record(h, path, r.status, False, gzipped)
         finally:
             up.close()
 
-    def _record(self, h, path, status, injected):
+    def _record(self, h, path, status, injected, gzipped=False):
         with self._lock:
-            self.events.append(Event(h.command, path, status, injected, h.conn_id, time.monotonic()))
+            self.events.append(Event(h.command, path, status, injected, h.conn_id, time.monotonic(),
+                                     h.headers.get("Accept-Encoding", ""), gzipped))

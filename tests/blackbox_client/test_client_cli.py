@@ -2,7 +2,9 @@
 from, output errors, and memory that does not grow with the sync."""
 
 import os
+import socket
 import subprocess
+import threading
 
 import pytest
 
@@ -112,3 +114,36 @@ def test_memory_does_not_grow_with_the_number_of_cases(binary, deploy, tmp_path)
                                  "--output", f"sqlite:{tmp_path / name}.db"], d.env())
     # 30x the cases, the same pages of 1000: at most a little noise.
     assert rss["large"] <= rss["small"] + 4096, rss
+
+
+@pytest.mark.parametrize("region", ["eu", "us", "au"])
+def test_region_names_the_customergauge_hosts(binary, region):
+    """--region resolves to https://auth.{region}.customergauge.com: seen,
+    without any network, by an HTTPS proxy (the environment's https_proxy,
+    which libcurl honours) that records the CONNECT it is asked for and
+    refuses it."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    seen = []
+
+    def accept():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            with c:
+                seen.append(c.recv(4096).split(b"\r\n")[0].decode())
+
+    threading.Thread(target=accept, daemon=True).start()
+    proxy = f"http://127.0.0.1:{srv.getsockname()[1]}"
+    try:
+        p = run(binary, "--region", region, "--deadline", 1, "--timeout", 1, "--output",
+                os.devnull, env=clean_env(https_proxy=proxy, HTTPS_PROXY=proxy, **CREDS))
+    finally:
+        srv.close()
+    assert p.returncode == 4, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    assert seen and all(line == f"CONNECT auth.{region}.customergauge.com:443 HTTP/1.1"
+                        for line in seen), seen

@@ -21,6 +21,24 @@ def one_line(stderr):
     return lines[0]
 
 
+def test_compressed_pages_are_accepted_and_decoded(deploy, proxy, tmp_path):
+    """The client asks for compressed bodies (Accept-Encoding) and decodes
+    them: a sync through a proxy that gzips every page it may is the same
+    as the server's cases."""
+    d = deploy(cases=120)
+    px = proxy(d)
+    px.gzip = True
+    out = tmp_path / "gz.db"
+    p = d.sync("--per-page", 25, "--output", f"sqlite:{out}", url=px.url)
+    assert p.returncode == 0, p.stderr
+    pages = px.requests(*GET_SYNC)
+    assert len(pages) == 6  # 5 pages and the empty one
+    assert all("gzip" in e.accept_encoding for e in pages), [e.accept_encoding for e in pages]
+    assert all(e.gzipped for e in pages)
+    rows, _ = read_sqlite(out)
+    assert rows == {i: flatten(c) for i, c in d.api.all_cases().items()}
+
+
 def test_one_token_and_one_connection_for_a_whole_sync(deploy, proxy, tmp_path):
     d = deploy(cases=1000)
     px = proxy(d)

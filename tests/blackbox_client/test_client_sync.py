@@ -3,12 +3,14 @@ the server's cases, runs continue from the stored cursor, and a client
 killed at any moment resumes without losing or double-applying a page."""
 
 import json
+import re
 import signal
 import sqlite3
 import time
 
 from client_harness import (CSV_COLUMNS, SYNC, flatten, poll, read_csv, read_jsonl,
                             read_sqlite, stored_cursor)
+from harness import last_terminal_line, run_on_a_terminal  # ../blackbox (conftest.py)
 
 NEW = 50_000_000  # survey response numbers the seed never uses
 
@@ -261,6 +263,28 @@ def test_jsonl_resume_after_kill_has_every_case(deploy, tmp_path):
     assert latest_by_id(lines) == want, "every case, at its latest state"
     # Duplicates may only come from the page the killed run had not finished.
     assert len(lines) - len(want) <= per_page
+
+
+def test_cursor_flag_starts_after_that_cursor(deploy, tmp_path):
+    """--cursor N: the pass holds exactly the cases after N, as the API's
+    own pages from N do."""
+    d = deploy(cases=60)
+    pages = pages_of(d, 10)
+    out = tmp_path / "from.jsonl"
+    p = d.sync("--cursor", pages[2][1], "--per-page", 10, "--output", out)
+    assert p.returncode == 0, p.stderr
+    assert [c["id"] for c in read_jsonl(out)] == [i for ids, _ in pages[3:] for i in ids]
+
+
+def test_progress_line_on_a_terminal(deploy, tmp_path):
+    """On a terminal, stderr carries a progress line (records, pages,
+    records/s) that ends with the totals; stdout stays clean."""
+    d = deploy(cases=250)
+    code, stdout, text = run_on_a_terminal(
+        [d.binary, "sync", "--base-url", d.url, "--per-page", 50, "--output", tmp_path / "p.jsonl"],
+        env=d.env())
+    assert code == 0 and stdout == b""
+    assert re.fullmatch(r"sync: 250 records, 5 pages, \d+ records/s", last_terminal_line(text)), text
 
 
 def test_progress_is_quiet_off_a_terminal_and_with_quiet(deploy, tmp_path):
