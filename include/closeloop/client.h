@@ -39,6 +39,11 @@
  * Threads: a cl_client and the cl_sync made from it must be used by one
  * thread at a time. Separate clients are independent. Call
  * curl_global_init() once before creating clients from several threads.
+ * A pass requests its next page on a thread of its own while the caller
+ * works on the current one (see cl_sync_next_page): while a pass is open,
+ * use its client only through the pass, cl_client_stats (which any thread
+ * may call) and, after a call on the pass failed, cl_client_errmsg; and
+ * make one pass at a time per client.
  *
  * Ownership: the caller owns every cl_client and cl_sync it creates and
  * frees them with the *_free functions, which take the address of the
@@ -193,7 +198,12 @@ cl_code cl_sync_new(cl_client *client, const cl_query *q, cl_sync **out);
  * next call on s), or NULL when the server returned an empty page: the pass
  * is complete. On failure *page is NULL; the pass may be retried by calling
  * again, which repeats the failed request. If only part of a page was taken
- * with cl_sync_next_case, this returns the rest of it. */
+ * with cl_sync_next_case, this returns the rest of it.
+ *
+ * Before it returns a page with cases, the pass has already requested the
+ * next one (with the cursor the page ends with), so that the server builds
+ * it while the caller works on this one. A caller that stops early has
+ * cost the server one page; cl_sync_free waits for that request. */
 cl_code cl_sync_next_page(cl_sync *s, const cl_page **page);
 
 /* The same pass, one case at a time: *rec is the next case (borrowed until
@@ -202,7 +212,9 @@ cl_code cl_sync_next_case(cl_sync *s, const cl_case **rec);
 
 /* The cursor that covers every case handed out so far: store it after
  * applying those cases, and start the next pass from it. Before the first
- * page it is q->cursor. */
+ * page it is q->cursor; it moves when the last case of a page is handed
+ * out, so partway through a page (cl_sync_next_case) it is still the
+ * previous page's, and applying those cases again is harmless. */
 int64_t cl_sync_cursor(const cl_sync *s);
 
 /* Frees the pass. Sets *s to NULL; NULL and *s == NULL are no-ops. */

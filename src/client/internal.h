@@ -4,6 +4,7 @@
 #define CL_CLIENT_INTERNAL_H
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -28,6 +29,9 @@ struct cl_client {
     struct buf body;          /* the last response body, at most CL_RESPONSE_MAX */
     bool body_too_large;
     uint64_t seed; /* jitter for the next retry schedule */
+    /* A pass may fetch its next page on a thread of its own (page.c) while
+     * the caller reads the counters: they change under this lock. */
+    pthread_mutex_t stats_mu;
     cl_stats stats;
     char errmsg[CL_ERRMSG_LEN];
 };

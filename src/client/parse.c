@@ -673,3 +673,32 @@ bad:
     out->n = 0;
     return CL_EINVAL;
 }
+
+bool page_peek_next(const char *body, size_t len, int64_t *next)
+{
+    static const char key[] = "\"next\"";
+    size_t klen = sizeof key - 1;
+    size_t from = len > PEEK_TAIL ? len - PEEK_TAIL : 0;
+    for (size_t at = len; at >= from + klen; at--) {
+        const char *k = body + at - klen;
+        if (memcmp(k, key, klen) != 0)
+            continue;
+        struct jp j = {.p = body + at, .end = body + len};
+        ws(&j);
+        if (j.p >= j.end || *j.p != ':')
+            return false;
+        j.p++;
+        ws(&j);
+        int64_t v = 0;
+        size_t digits = 0;
+        while (j.p < j.end && *j.p >= '0' && *j.p <= '9' && digits < 18) {
+            v = v * 10 + (*j.p++ - '0');
+            digits++;
+        }
+        if (digits == 0)
+            return false;
+        *next = v;
+        return true;
+    }
+    return false;
+}

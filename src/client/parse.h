@@ -9,6 +9,7 @@
 #ifndef CL_CLIENT_PARSE_H
 #define CL_CLIENT_PARSE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,5 +31,12 @@ struct parsed_page {
  * or CL_ENOMEM; out->n is 0. */
 cl_err page_parse(const char *body, size_t len, char *strings, char *json, struct parsed_page *out,
                   char *msg);
+
+/* A guess at cursor.next without parsing the page: the integer after the
+ * last "next" key in the body's last PEEK_TAIL bytes, where the cursor
+ * object ends the page as the API writes it. true with *next set when one
+ * is found. Only a guess: page_parse says what the page holds. */
+#define PEEK_TAIL 256
+bool page_peek_next(const char *body, size_t len, int64_t *next);
 
 #endif

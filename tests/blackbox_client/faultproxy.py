@@ -58,6 +58,7 @@ class FaultProxy:
         self.retry_after = "1"
         self.delay = 0.0
         self.gzip = False
+        self.transform = None  # body -> body, applied to every forwarded 200 (tokens too)
         self.events = []
         self._counts = {}
         self._lock = threading.Lock()
@@ -128,6 +129,8 @@ class FaultProxy:
             up.request(h.command, h.path, body=body, headers=headers)
             r = up.getresponse()
             data = r.read()
+            if self.transform and r.status == 200:
+                data = self.transform(data)
             gzipped = self.gzip and "gzip" in h.headers.get("Accept-Encoding", "")
             if gzipped:
                 data = gzip.compress(data)

@@ -6,9 +6,10 @@ between the client and the real server: it answers chosen requests with a
 429 (and Retry-After), a 503 or a 401 itself, and records what it saw.
 """
 
+import json
 import time
 
-from client_harness import SYNC, TOKEN, clean_env, flatten, free_port, read_sqlite
+from client_harness import SYNC, TOKEN, clean_env, flatten, free_port, read_jsonl, read_sqlite
 
 GET_SYNC = ("GET", SYNC)
 POST_TOKEN = ("POST", TOKEN)
@@ -37,6 +38,33 @@ def test_compressed_pages_are_accepted_and_decoded(deploy, proxy, tmp_path):
     assert all(e.gzipped for e in pages)
     rows, _ = read_sqlite(out)
     assert rows == {i: flatten(c) for i, c in d.api.all_cases().items()}
+
+
+def test_a_misleading_page_end_costs_no_case(deploy, proxy, tmp_path):
+    """The client requests the next page before it parses this one, with the
+    cursor read off the page's end. A page laid out otherwise (the cursor
+    first, a case's unknown key "next" last) misleads that guess: the page
+    itself is then believed, and the sync is exact all the same."""
+    def reorder(body):
+        page = json.loads(body)
+        if "data" not in page:
+            return body  # the token
+        if page["data"]:
+            page["data"][-1]["next"] = 2 ** 40  # past any cursor of this server
+        return json.dumps({"cursor": page["cursor"], "data": page["data"]}).encode()
+
+    d = deploy(cases=95)
+    px = proxy(d)
+    px.transform = reorder
+    out = tmp_path / "misled.jsonl"
+    p = d.sync("--per-page", 10, "--output", out, url=px.url)
+    assert p.returncode == 0, p.stderr
+    want = d.api.all_cases()
+    got = [c for c in read_jsonl(out)]
+    assert [c["id"] for c in got] == [c["id"] for c in want.values()]
+    # Every guess was wrong: one extra request a page, at cursor 2**40.
+    guesses = [e for e in px.events if e.method == "GET" and e.path == SYNC]
+    assert len(guesses) >= 2 * 10
 
 
 def test_one_token_and_one_connection_for_a_whole_sync(deploy, proxy, tmp_path):

@@ -211,6 +211,41 @@ static void test_many_cases_grow_the_arrays(void **state)
     done(&p);
 }
 
+/* The guess at cursor.next read off a page's end, as a table. */
+static void test_peek_next(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body;
+        bool found;
+        int64_t next;
+    } cases[] = {
+        {"{\"data\":[{\"id\":1}],\"cursor\":{\"next\":42}}", true, 42},
+        {"{\"data\":[],\"cursor\":{\"next\":0}}", true, 0},
+        {"{ \"data\" : [ ] ,\n \"cursor\" : { \"next\" :\t 7 } }\n", true, 7},
+        /* The last "next" wins, whatever it belongs to: only a guess. */
+        {"{\"cursor\":{\"next\":5},\"data\":[{\"id\":1,\"next\":9}]}", true, 9},
+        {"{\"data\":[],\"cursor\":{\"next\":null}}", false, 0},
+        {"{\"data\":[],\"cursor\":{\"next\":-3}}", false, 0},
+        {"{\"data\":[],\"cursor\":{}}", false, 0},
+        {"\"next\"", false, 0},
+        {"", false, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t next = -1;
+        bool found = page_peek_next(cases[i].body, strlen(cases[i].body), &next);
+        if (found != cases[i].found || (found && next != cases[i].next))
+            fail_msg("%s: found %d next %lld", cases[i].body, found, (long long)next);
+    }
+    /* Only the tail is read: a cursor further from the end is not found. */
+    char big[PEEK_TAIL * 2];
+    int n = snprintf(big, sizeof big, "{\"cursor\":{\"next\":11},\"data\":[");
+    memset(big + n, ' ', sizeof big - (size_t)n - 3);
+    memcpy(big + sizeof big - 3, "]}", 3);
+    int64_t next;
+    assert_false(page_peek_next(big, strlen(big), &next));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -221,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_lenient_integers),
         cmocka_unit_test(test_malformed_pages_are_refused),
         cmocka_unit_test(test_many_cases_grow_the_arrays),
+        cmocka_unit_test(test_peek_next),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
