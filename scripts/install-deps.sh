@@ -8,8 +8,10 @@ set -eu
 # test configures the unit tests too.
 build_pkgs="gcc make pkg-config meson ninja-build libh2o-evloop-dev libssl-dev libsqlite3-dev
 libjansson-dev libcurl4-openssl-dev libpq-dev libcmocka-dev"
+# systemd: only for systemd-analyze, which checks deploy/closeloop.service;
+# nothing is started.
 test_pkgs="python3 python3-pytest curl sqlite3 postgresql cppcheck clang-format
-python3-yaml python3-jsonschema python3-psycopg2 nodejs"
+python3-yaml python3-jsonschema python3-psycopg2 nodejs systemd"
 bench_pkgs="wrk nginx gnuplot-nox hyperfine"
 # libFuzzer's runtime comes with clang's compiler-rt (make fuzz).
 fuzz_pkgs="clang libclang-rt-14-dev"
