@@ -58,8 +58,10 @@ def db_url(admin_url, name):
 
 def copy_into_pg(src, url):
     """Copies users and cases from the SQLite file src into the (migrated,
-    empty) PostgreSQL database at url, with their ids and seqs."""
-    lite = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
+    empty) PostgreSQL database at url, with their ids and seqs. The cached
+    file is opened immutable: read as it is, with no -wal or -shm file made
+    beside it."""
+    lite = sqlite3.connect(f"file:{src}?mode=ro&immutable=1", uri=True)
     for table, cols in COPIED.items():
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
@@ -78,7 +80,7 @@ def copy_into_pg(src, url):
 
 def probe_points(src):
     """The cursors and the window the scenarios use, read from the data."""
-    lite = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
+    lite = sqlite3.connect(f"file:{src}?mode=ro&immutable=1", uri=True)
 
     def cursor_before_last(n):
         row = lite.execute("SELECT seq FROM cases ORDER BY seq DESC LIMIT 1 OFFSET ?",
