@@ -559,18 +559,22 @@ static bool one_case(struct jp *j, cl_case *k, cl_assignee *a, bool *has_assigne
     return true;
 }
 
-static cl_err grow(struct parsed_page *out)
+cl_err parsed_page_reserve(struct parsed_page *p, size_t n)
 {
-    size_t cap = out->cap ? out->cap * 2 : 128;
-    cl_case *c = realloc(out->cases, cap * sizeof *c);
+    if (n <= p->cap)
+        return CL_OK;
+    size_t cap = p->cap ? p->cap : 128;
+    while (cap < n)
+        cap *= 2;
+    cl_case *c = realloc(p->cases, cap * sizeof *c);
     if (c)
-        out->cases = c;
-    cl_assignee *a = realloc(out->assignees, cap * sizeof *a);
+        p->cases = c;
+    cl_assignee *a = realloc(p->assignees, cap * sizeof *a);
     if (a)
-        out->assignees = a;
+        p->assignees = a;
     if (!c || !a)
         return CL_ENOMEM;
-    out->cap = cap;
+    p->cap = cap;
     return CL_OK;
 }
 
@@ -624,7 +628,7 @@ cl_err page_parse(const char *body, size_t len, char *strings, char *json, struc
                 if (eat(&j, ']'))
                     continue;
                 do {
-                    if (out->n == out->cap && grow(out)) {
+                    if (out->n == out->cap && parsed_page_reserve(out, out->n + 1)) {
                         out->n = 0;
                         return CL_ENOMEM;
                     }

@@ -32,6 +32,10 @@ struct parsed_page {
 cl_err page_parse(const char *body, size_t len, char *strings, char *json, struct parsed_page *out,
                   char *msg);
 
+/* Makes room for n cases (and their assignees) in p's arrays, keeping what
+ * they hold: CL_OK, or CL_ENOMEM with the arrays as they were. */
+cl_err parsed_page_reserve(struct parsed_page *p, size_t n);
+
 /* A guess at cursor.next without parsing the page: the integer after the
  * last "next" key in the body's last PEEK_TAIL bytes, where the cursor
  * object ends the page as the API writes it. true with *next set when one

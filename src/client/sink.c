@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "client/csv.h"
+#include "client/parse.h"
 #include "common/buf.h"
 #include "common/json.h"
 #include "common/timeutil.h"
@@ -49,9 +50,7 @@
 
 /* A page for the SQLite thread: copies of the cases and their strings. */
 struct page_copy {
-    cl_case *cases;
-    cl_assignee *assignees;
-    size_t n, cap;
+    struct parsed_page arr; /* the cases and their assignees; arr.n of them */
     char *strings;
     size_t strings_cap;
     int64_t next;
@@ -523,17 +522,8 @@ static cl_err page_copy_fill(struct page_copy *c, const cl_case *cases, size_t n
         if (k->assignee)
             bytes += str_size(k->assignee->username) + str_size(k->assignee->email);
     }
-    if (n > c->cap) {
-        cl_case *cs = realloc(c->cases, n * sizeof *cs);
-        if (cs)
-            c->cases = cs;
-        cl_assignee *as = realloc(c->assignees, n * sizeof *as);
-        if (as)
-            c->assignees = as;
-        if (!cs || !as)
-            return CL_ENOMEM;
-        c->cap = n;
-    }
+    if (parsed_page_reserve(&c->arr, n))
+        return CL_ENOMEM;
     if (bytes > c->strings_cap) {
         char *p = realloc(c->strings, bytes);
         if (!p)
@@ -544,7 +534,7 @@ static cl_err page_copy_fill(struct page_copy *c, const cl_case *cases, size_t n
     size_t at = 0;
     for (size_t i = 0; i < n; i++) {
         const cl_case *k = &cases[i];
-        cl_case *o = &c->cases[i];
+        cl_case *o = &c->arr.cases[i];
         *o = *k;
         /* The sink stores the fields, not the server's JSON. */
         o->json = NULL;
@@ -553,14 +543,14 @@ static cl_err page_copy_fill(struct page_copy *c, const cl_case *cases, size_t n
         o->created_at = str_copy(k->created_at, c->strings, &at);
         o->updated_at = str_copy(k->updated_at, c->strings, &at);
         if (k->assignee) {
-            cl_assignee *a = &c->assignees[i];
+            cl_assignee *a = &c->arr.assignees[i];
             a->id = k->assignee->id;
             a->username = str_copy(k->assignee->username, c->strings, &at);
             a->email = str_copy(k->assignee->email, c->strings, &at);
             o->assignee = a;
         }
     }
-    c->n = n;
+    c->arr.n = n;
     c->next = next;
     return CL_OK;
 }
@@ -581,7 +571,7 @@ static void *async_main(void *arg)
         pthread_mutex_unlock(&s->mu);
 
         char msg[CL_ERRMSG_MAX] = "";
-        cl_err err = failed ? CL_OK : db_page(s, c->cases, c->n, c->next, false, msg);
+        cl_err err = failed ? CL_OK : db_page(s, c->arr.cases, c->arr.n, c->next, false, msg);
 
         pthread_mutex_lock(&s->mu);
         if (err && !s->async_err) {
@@ -759,8 +749,8 @@ void sink_free(struct sink **ps)
     if (s->db)
         sqlite3_close(s->db);
     for (size_t i = 0; i < 2; i++) {
-        free(s->copies[i].cases);
-        free(s->copies[i].assignees);
+        free(s->copies[i].arr.cases);
+        free(s->copies[i].arr.assignees);
         free(s->copies[i].strings);
     }
     free(s);

@@ -428,6 +428,18 @@ static cl_err read_head(sqlite3_stmt *st, struct case_record *c, char *msg)
     return CL_OK;
 }
 
+/* Reads opened_at, the two timers, created_at, updated_at and seq, which
+ * CASE_COLUMNS and PAGE_COLUMNS end with, from column col on. */
+static void read_tail(sqlite3_stmt *st, int col, struct case_record *c)
+{
+    c->opened_at = sqlite3_column_int64(st, col);
+    c->time_to_follow_up = column_opt(st, col + 1);
+    c->time_to_close = column_opt(st, col + 2);
+    c->created_at = sqlite3_column_int64(st, col + 3);
+    c->updated_at = sqlite3_column_int64(st, col + 4);
+    c->seq = sqlite3_column_int64(st, col + 5);
+}
+
 /* Reads a row of CASE_COLUMNS. */
 static cl_err read_case(sqlite3_stmt *st, struct case_record *c, char *msg)
 {
@@ -441,12 +453,7 @@ static cl_err read_case(sqlite3_stmt *st, struct case_record *c, char *msg)
         sqlite_column_text(st, 4, c->assignee.username, sizeof c->assignee.username);
         sqlite_column_text(st, 5, c->assignee.email, sizeof c->assignee.email);
     }
-    c->opened_at = sqlite3_column_int64(st, 6);
-    c->time_to_follow_up = column_opt(st, 7);
-    c->time_to_close = column_opt(st, 8);
-    c->created_at = sqlite3_column_int64(st, 9);
-    c->updated_at = sqlite3_column_int64(st, 10);
-    c->seq = sqlite3_column_int64(st, 11);
+    read_tail(st, 6, c);
     return CL_OK;
 }
 
@@ -667,12 +674,7 @@ static cl_err read_page_row(struct sqlite_store *s, sqlite3_stmt *st, bool cache
     cl_err err = read_head(st, c, msg);
     if (err)
         return err;
-    c->opened_at = sqlite3_column_int64(st, 4);
-    c->time_to_follow_up = column_opt(st, 5);
-    c->time_to_close = column_opt(st, 6);
-    c->created_at = sqlite3_column_int64(st, 7);
-    c->updated_at = sqlite3_column_int64(st, 8);
-    c->seq = sqlite3_column_int64(st, 9);
+    read_tail(st, 4, c);
     c->has_assignee = sqlite3_column_type(st, 3) != SQLITE_NULL;
     if (c->has_assignee)
         return page_assignee(s, sqlite3_column_int64(st, 3), cacheable, &c->assignee, msg);
