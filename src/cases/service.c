@@ -113,17 +113,3 @@ void case_write_batch(struct store *s, const struct case_action *const *a, size_
         snprintf(res[i].msg, sizeof res[i].msg, "%s", msg);
     }
 }
-
-cl_err case_write(struct store *s, const struct case_action *a, int64_t now,
-                  struct case_record *out, enum case_outcome *outcome, const char **field,
-                  char *msg)
-{
-    struct case_write_result r;
-    case_write_batch(s, &a, 1, now, &r);
-    *out = r.c;
-    *outcome = r.outcome;
-    *field = r.field;
-    if (r.err && msg)
-        snprintf(msg, CL_ERRMSG_MAX, "%s", r.msg);
-    return r.err;
-}

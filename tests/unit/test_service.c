@@ -58,29 +58,22 @@ static int teardown(void **state)
     return 0;
 }
 
-struct result {
-    cl_err err;
-    struct case_record c;
-    enum case_outcome outcome;
-    const char *field;
-    char msg[CL_ERRMSG_MAX];
-};
-
-static struct result write_action(struct store *s, struct case_action *a, int64_t happened_at,
-                                  int64_t now)
+static struct case_write_result write_action(struct store *s, struct case_action *a,
+                                             int64_t happened_at, int64_t now)
 {
-    struct result r = {0};
+    struct case_write_result r;
+    const struct case_action *one = a;
 
     if (happened_at != AT_NOW) {
         a->has_happened_at = true;
         a->happened_at = happened_at;
     }
-    r.err = case_write(s, a, now, &r.c, &r.outcome, &r.field, r.msg);
+    case_write_batch(s, &one, 1, now, &r);
     return r;
 }
 
-static struct result set_status(struct store *s, int64_t number, enum case_status st,
-                                const char *note, int64_t happened_at, int64_t now)
+static struct case_write_result set_status(struct store *s, int64_t number, enum case_status st,
+                                           const char *note, int64_t happened_at, int64_t now)
 {
     struct case_action a = {.kind = ACTION_STATUS, .number = number, .status = st};
 
@@ -91,7 +84,8 @@ static struct result set_status(struct store *s, int64_t number, enum case_statu
     return write_action(s, &a, happened_at, now);
 }
 
-static struct result assign(struct store *s, int64_t number, const char *who, int64_t now)
+static struct case_write_result assign(struct store *s, int64_t number, const char *who,
+                                       int64_t now)
 {
     struct case_action a = {.kind = ACTION_ASSIGN, .number = number, .assignee = who};
 
@@ -101,7 +95,7 @@ static struct result assign(struct store *s, int64_t number, const char *who, in
 #define assert_ok(r)                                                                               \
     do {                                                                                           \
         if ((r).err != CL_OK)                                                                      \
-            fail_msg("case_write: %s: %s", cl_strerror((r).err), (r).msg);                         \
+            fail_msg("case_write_batch: %s: %s", cl_strerror((r).err), (r).msg);                   \
     } while (0)
 
 static int64_t max_seq(struct store *s)
@@ -118,7 +112,7 @@ static void test_create_by_status(void **state)
 {
     struct fixture *f = *state;
 
-    struct result r = set_status(f->s, 101, CASE_OPEN, NULL, AT_NOW, NOW);
+    struct case_write_result r = set_status(f->s, 101, CASE_OPEN, NULL, AT_NOW, NOW);
     assert_ok(r);
     assert_int_equal(r.outcome, CASE_CREATED);
     assert_true(r.c.id > 0);
@@ -144,9 +138,9 @@ static void test_update(void **state)
 {
     struct fixture *f = *state;
 
-    struct result a = set_status(f->s, 7, CASE_OPEN, NULL, NOW - 2 * HOUR, NOW);
+    struct case_write_result a = set_status(f->s, 7, CASE_OPEN, NULL, NOW - 2 * HOUR, NOW);
     assert_ok(a);
-    struct result b = set_status(f->s, 7, CASE_PROGRESS, NULL, AT_NOW, NOW + 10);
+    struct case_write_result b = set_status(f->s, 7, CASE_PROGRESS, NULL, AT_NOW, NOW + 10);
     assert_ok(b);
     assert_int_equal(b.outcome, CASE_UPDATED);
     assert_int_equal(b.c.id, a.c.id);
@@ -161,11 +155,11 @@ static void test_unchanged_bumps_nothing(void **state)
 {
     struct fixture *f = *state;
 
-    struct result a = set_status(f->s, 8, CASE_OPEN, NULL, AT_NOW, NOW);
+    struct case_write_result a = set_status(f->s, 8, CASE_OPEN, NULL, AT_NOW, NOW);
     assert_ok(a);
     int64_t seq = max_seq(f->s);
 
-    struct result b = set_status(f->s, 8, CASE_OPEN, NULL, AT_NOW, NOW + 60);
+    struct case_write_result b = set_status(f->s, 8, CASE_OPEN, NULL, AT_NOW, NOW + 60);
     assert_ok(b);
     assert_int_equal(b.outcome, CASE_UNCHANGED);
     assert_int_equal(b.c.id, a.c.id);
@@ -184,9 +178,10 @@ static void test_note_only_bumps_seq(void **state)
 {
     struct fixture *f = *state;
 
-    struct result a = set_status(f->s, 9, CASE_OPEN, NULL, AT_NOW, NOW);
+    struct case_write_result a = set_status(f->s, 9, CASE_OPEN, NULL, AT_NOW, NOW);
     assert_ok(a);
-    struct result b = set_status(f->s, 9, CASE_OPEN, "Called the customer.", AT_NOW, NOW + 5);
+    struct case_write_result b =
+        set_status(f->s, 9, CASE_OPEN, "Called the customer.", AT_NOW, NOW + 5);
     assert_ok(b);
     assert_int_equal(b.outcome, CASE_UPDATED);
     assert_int_equal(b.c.status, CASE_OPEN);
@@ -198,11 +193,11 @@ static void test_backdated_before_opening(void **state)
 {
     struct fixture *f = *state;
 
-    struct result a = set_status(f->s, 10, CASE_OPEN, NULL, NOW - HOUR, NOW);
+    struct case_write_result a = set_status(f->s, 10, CASE_OPEN, NULL, NOW - HOUR, NOW);
     assert_ok(a);
     int64_t seq = max_seq(f->s);
 
-    struct result b = set_status(f->s, 10, CASE_PROGRESS, NULL, NOW - 2 * HOUR, NOW);
+    struct case_write_result b = set_status(f->s, 10, CASE_PROGRESS, NULL, NOW - 2 * HOUR, NOW);
     assert_int_equal(b.err, CL_EINVAL);
     assert_non_null(b.field);
     assert_string_equal(b.field, "happened_at");
@@ -215,7 +210,7 @@ static void test_backdated_before_opening(void **state)
 
     /* The failures wrote nothing and left no transaction open. */
     assert_int_equal(max_seq(f->s), seq);
-    struct result c = set_status(f->s, 10, CASE_PROGRESS, NULL, AT_NOW, NOW);
+    struct case_write_result c = set_status(f->s, 10, CASE_PROGRESS, NULL, AT_NOW, NOW);
     assert_ok(c);
     assert_int_equal(c.outcome, CASE_UPDATED);
     assert_int_equal(c.c.time_to_follow_up, 1);
@@ -232,7 +227,7 @@ static void test_assignee(void **state)
     if (store_user_add(f->s, &u, msg) != CL_OK)
         fail_msg("store_user_add: %s", msg);
 
-    struct result r = assign(f->s, 11, "nobody", NOW);
+    struct case_write_result r = assign(f->s, 11, "nobody", NOW);
     assert_int_equal(r.err, CL_EINVAL);
     assert_non_null(r.field);
     assert_string_equal(r.field, "assignee");
@@ -270,13 +265,13 @@ static void test_comment_creates_open_case(void **state)
     struct fixture *f = *state;
     struct case_action a = {.kind = ACTION_COMMENT, .number = 12, .note = "hi", .note_len = 2};
 
-    struct result r = write_action(f->s, &a, AT_NOW, NOW);
+    struct case_write_result r = write_action(f->s, &a, AT_NOW, NOW);
     assert_ok(r);
     assert_int_equal(r.outcome, CASE_CREATED);
     assert_int_equal(r.c.status, CASE_OPEN);
 
     struct case_action b = a;
-    struct result r2 = write_action(f->s, &b, AT_NOW, NOW);
+    struct case_write_result r2 = write_action(f->s, &b, AT_NOW, NOW);
     assert_ok(r2);
     assert_int_equal(r2.outcome, CASE_UPDATED);
     assert_true(r2.c.seq > r.c.seq);
@@ -303,7 +298,7 @@ static void test_timers_lifecycle(void **state)
     int64_t seq = 0;
 
     for (size_t i = 0; i < sizeof lifecycle / sizeof lifecycle[0]; i++) {
-        struct result r =
+        struct case_write_result r =
             set_status(f->s, 13, lifecycle[i].status, NULL, T0 + lifecycle[i].at, NOW);
         assert_ok(r);
         assert_int_equal(r.outcome, i == 0 ? CASE_CREATED : CASE_UPDATED);
@@ -314,6 +309,37 @@ static void test_timers_lifecycle(void **state)
         assert_true(r.c.seq > seq);
         seq = r.c.seq;
     }
+}
+
+/* A group commit: the actions apply in order in one transaction, a rule
+ * violation fails only its own action, and the others are kept. */
+static void test_batch_in_order_with_a_rule_violation(void **state)
+{
+    struct fixture *f = *state;
+    struct case_action open = {.kind = ACTION_STATUS, .number = 301, .status = CASE_OPEN};
+    struct case_action progress = {.kind = ACTION_STATUS, .number = 301, .status = CASE_PROGRESS};
+    struct case_action unknown = {.kind = ACTION_ASSIGN, .number = 302, .assignee = "nobody"};
+    struct case_action other = {.kind = ACTION_STATUS, .number = 303, .status = CASE_CLOSED};
+    const struct case_action *batch[] = {&open, &progress, &unknown, &other};
+    struct case_write_result res[4];
+    char msg[CL_ERRMSG_MAX] = "";
+    int64_t count, seq;
+
+    case_write_batch(f->s, batch, 4, NOW, res);
+    assert_ok(res[0]);
+    assert_int_equal(res[0].outcome, CASE_CREATED);
+    /* The second sees the first's case. */
+    assert_ok(res[1]);
+    assert_int_equal(res[1].outcome, CASE_UPDATED);
+    assert_int_equal(res[1].c.id, res[0].c.id);
+    assert_true(res[1].c.seq > res[0].c.seq);
+    assert_int_equal(res[2].err, CL_EINVAL);
+    assert_string_equal(res[2].field, "assignee");
+    assert_ok(res[3]);
+    assert_int_equal(res[3].outcome, CASE_CREATED);
+    assert_int_equal(store_case_stats(f->s, &count, &seq, msg), CL_OK);
+    assert_int_equal(count, 2);
+    assert_int_equal(seq, res[3].c.seq);
 }
 
 /* The bulk path: many actions in one caller-owned transaction. */
@@ -348,6 +374,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_assignee, setup, teardown),
         cmocka_unit_test_setup_teardown(test_comment_creates_open_case, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timers_lifecycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_in_order_with_a_rule_violation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_in_tx_batch, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
